@@ -1,0 +1,105 @@
+// The whole configuration of verdictd as one plain value.
+//
+// Every field has a named default; a default-constructed Config is the
+// embedded configuration the service runs on without a file. A Config is
+// validated once (see loader.h), then treated as immutable and replaced as a
+// whole on reload. Plain data: copyable, comparable, no behaviour.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "verdictd/config/rule_spec.h"
+
+namespace verdictd::config {
+
+// Same order as queueio::VerdictKind (the service checks it).
+enum class VerdictKind : std::uint8_t { kAccept, kDrop, kRepeat, kQueue, kStop };
+enum class CopyMode : std::uint8_t { kMeta, kPacket };
+enum class LogLevel : std::uint8_t { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+
+struct VerdictSetting {
+  VerdictKind kind = VerdictKind::kAccept;
+  std::uint16_t target_queue = 0;  // kQueue only
+  bool operator==(const VerdictSetting&) const = default;
+};
+
+// A contiguous range of queue numbers served by one worker each, matching an
+// `iptables -j NFQUEUE --queue-balance first:first+count-1` rule.
+struct QueueRange {
+  static constexpr std::uint16_t kDefaultFirst = 0;
+  static constexpr std::uint16_t kOnePerCpu = 0;  // count 0: one queue per online CPU
+  static constexpr std::uint32_t kDefaultCopyRange = 0xffff;
+  static constexpr std::uint32_t kDefaultMaxLength = 4096;
+  static constexpr std::size_t kDefaultReceiveBuffer = std::size_t{8} << 20;
+  static constexpr std::size_t kDefaultReceiveBatch = 64;
+
+  std::uint16_t first = kDefaultFirst;
+  std::uint16_t count = kOnePerCpu;
+  // cpus[i] pins the worker of queue first+i; empty: the i-th online CPU.
+  std::vector<int> cpus;
+  CopyMode copy_mode = CopyMode::kPacket;
+  std::uint32_t copy_range = kDefaultCopyRange;
+  std::uint32_t max_length = kDefaultMaxLength;
+  bool fail_open = true;
+  bool gso = true;
+  bool conntrack = false;
+  bool uid_gid = false;
+  std::size_t receive_buffer_bytes = kDefaultReceiveBuffer;
+  std::size_t receive_batch = kDefaultReceiveBatch;
+
+  bool operator==(const QueueRange&) const = default;
+};
+
+struct VerdictSection {
+  static constexpr std::size_t kDefaultBatchSize = 256;
+  static constexpr std::uint32_t kDefaultFlushMicros = 1000;
+
+  VerdictSetting default_verdict;      // when nothing else decides
+  VerdictSetting unparseable_verdict;  // packets whose headers cannot be parsed
+  std::size_t batch_size = kDefaultBatchSize;  // verdicts held before a flush
+  std::uint32_t flush_interval_us = kDefaultFlushMicros;  // longest a verdict waits
+  std::uint32_t busy_poll_us = 0;  // low-latency mode: spin this long before sleeping
+
+  bool operator==(const VerdictSection&) const = default;
+};
+
+struct MetricsSection {
+  static constexpr const char* kDefaultListen = "127.0.0.1:9470";
+  bool enabled = true;
+  std::string listen = kDefaultListen;
+  bool operator==(const MetricsSection&) const = default;
+};
+
+struct ControlSection {
+  static constexpr const char* kDefaultSocket = "/run/verdictd/control.sock";
+  bool enabled = true;
+  std::string socket = kDefaultSocket;
+  bool operator==(const ControlSection&) const = default;
+};
+
+struct LogSection {
+  LogLevel level = LogLevel::kInfo;
+  bool operator==(const LogSection&) const = default;
+};
+
+struct ProcessSection {
+  std::string user;  // empty: keep the starting user (only capabilities are dropped)
+  bool operator==(const ProcessSection&) const = default;
+};
+
+struct Config {
+  std::vector<QueueRange> queues{QueueRange{}};
+  VerdictSection verdict;
+  MetricsSection metrics;
+  ControlSection control;
+  LogSection log;
+  ProcessSection process;
+  RulesSection rules;
+
+  bool operator==(const Config&) const = default;
+};
+
+}  // namespace verdictd::config

@@ -1,0 +1,36 @@
+// What one worker (one queue) counts on its hot path. One instance per worker,
+// cache-line aligned so two workers never share a line; the worker is the only
+// writer, the scrape reads. Adding a field here and in the collector is all
+// a new per-queue metric needs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "verdictd/metrics/latency_histogram.h"
+#include "verdictd/metrics/relaxed_counter.h"
+
+namespace verdictd::metrics {
+
+// Order matches queueio::VerdictKind (checked by a static_assert in service).
+inline constexpr std::array<const char*, 5> kVerdictLabels = {"accept", "drop", "repeat", "queue",
+                                                              "stop"};
+
+struct alignas(64) WorkerCounters {
+  RelaxedCounter packets;          // packets received and parsed
+  RelaxedCounter bytes;            // original length of those packets
+  std::array<RelaxedCounter, kVerdictLabels.size()> verdicts;
+  RelaxedCounter verdict_sends;    // sendmsg calls carrying verdicts
+  RelaxedCounter batch_messages;   // NFQNL_MSG_VERDICT_BATCH messages
+  RelaxedCounter single_messages;  // NFQNL_MSG_VERDICT messages
+  RelaxedCounter malformed;        // messages skipped as malformed
+  RelaxedCounter unparseable_verdicts;  // malformed messages that still had an id and got a verdict
+  RelaxedCounter kernel_errors;    // NLMSG_ERROR replies (e.g. verdict for an unknown id)
+  RelaxedCounter enobufs;          // ENOBUFS seen on receive
+  RelaxedCounter receive_errors;
+  RelaxedCounter send_errors;
+  LatencyHistogram verdict_latency;  // receive -> verdict sent
+  LatencyHistogram kernel_delay;     // kernel timestamp -> receive (when present)
+};
+
+}  // namespace verdictd::metrics

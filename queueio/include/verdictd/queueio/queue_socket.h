@@ -1,0 +1,84 @@
+// One netlink socket bound to one nfnetlink_queue queue number.
+//
+// Open() (startup, throws QueueError) creates the socket, sizes its receive
+// buffer, binds the queue and sets copy mode, queue length and flags.
+// Receive() and Send() are the hot path: noexcept, no allocation, one
+// recvmmsg / one sendmsg each. One owner thread; stats() may be read from
+// another thread (relaxed atomics, single writer).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "verdictd/queueio/packet_source.h"
+#include "verdictd/queueio/verdict_sink.h"
+
+namespace verdictd::queueio {
+
+enum class CopyMode : std::uint8_t { kMeta, kPacket };
+
+struct QueueOptions {
+  std::uint16_t queue_num = 0;
+  CopyMode copy_mode = CopyMode::kPacket;
+  std::uint32_t copy_range = 0xffff;      // bytes of each packet copied to userspace
+  std::uint32_t max_queue_length = 4096;  // packets the kernel holds before it drops (or fails open)
+  bool fail_open = true;                  // accept instead of drop when the queue is full
+  bool gso = true;                        // receive GSO super-packets unsegmented
+  bool conntrack = false;                 // attach conntrack state (NFQA_CT / NFQA_CT_INFO)
+  bool uid_gid = false;                   // attach the owning socket's uid/gid
+  std::size_t receive_buffer_bytes = 8u << 20;  // SO_RCVBUFFORCE target
+  std::size_t batch_size = 64;            // datagrams per recvmmsg
+};
+
+// Startup failure with a one-line message naming the queue and what to do.
+class QueueError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Counters of the socket itself. Single writer (the owner), any reader.
+struct SocketStats {
+  std::atomic<std::uint64_t> receive_calls{0};
+  std::atomic<std::uint64_t> datagrams{0};
+  std::atomic<std::uint64_t> enobufs{0};
+  std::atomic<std::uint64_t> receive_errors{0};
+  std::atomic<std::uint64_t> truncated{0};
+  std::atomic<std::uint64_t> send_errors{0};
+};
+
+// What Open() achieved, for the startup log and the metrics.
+struct BindReport {
+  std::size_t receive_buffer_bytes = 0;   // as the kernel reports it (SO_RCVBUF)
+  bool receive_buffer_forced = false;     // SO_RCVBUFFORCE worked
+  std::string notes;                      // e.g. "capped by net.core.rmem_max=..."
+};
+
+class QueueSocket final : public PacketSource, public VerdictSink {
+ public:
+  static std::unique_ptr<QueueSocket> Open(const QueueOptions& options);  // throws QueueError
+  ~QueueSocket() override;  // unbinds the queue
+  QueueSocket(const QueueSocket&) = delete;
+  QueueSocket& operator=(const QueueSocket&) = delete;
+
+  ReceiveStatus Receive(ReceiveBatch& batch, bool block, int timeout_ms) noexcept override;
+  SendStatus Send(std::span<const std::uint8_t> messages) noexcept override;
+
+  // Unbinds now (idempotent); the kernel drops what is still queued.
+  void Unbind() noexcept;
+
+  std::uint16_t queue_num() const noexcept;
+  int fd() const noexcept;
+  const BindReport& bind_report() const noexcept;
+  const SocketStats& stats() const noexcept;
+
+ private:
+  struct Impl;
+  explicit QueueSocket(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace verdictd::queueio

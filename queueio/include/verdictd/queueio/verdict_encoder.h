@@ -1,0 +1,33 @@
+// Encodes verdict messages for nfnetlink_queue into caller-owned buffers.
+//
+// No allocation, no syscalls, never throws. Each function appends one
+// netlink message at `out` and returns its aligned size, or 0 when `out` is
+// too small (nothing is written then).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "verdictd/queueio/verdict.h"
+
+namespace verdictd::queueio {
+
+// NFQNL_MSG_VERDICT for one packet, with the optional mark, connmark and
+// replacement payload of `verdict`.
+std::size_t EncodeVerdict(std::span<std::uint8_t> out, std::uint16_t queue_num, std::uint32_t id,
+                          const Verdict& verdict, std::uint32_t seq) noexcept;
+
+// NFQNL_MSG_VERDICT_BATCH: the kernel applies `verdict` (and its mark, if any)
+// to every packet still queued whose id is <= `last_id`. `verdict` must not
+// carry a replacement payload or connmark (the kernel ignores them in a batch).
+std::size_t EncodeBatchVerdict(std::span<std::uint8_t> out, std::uint16_t queue_num,
+                               std::uint32_t last_id, const Verdict& verdict,
+                               std::uint32_t seq) noexcept;
+
+// Upper bound of EncodeVerdict's size for a payload of `payload_size` bytes.
+constexpr std::size_t MaxVerdictMessageSize(std::size_t payload_size) noexcept {
+  return 256 + ((payload_size + 3) & ~std::size_t{3});
+}
+
+}  // namespace verdictd::queueio

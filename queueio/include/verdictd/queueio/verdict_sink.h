@@ -1,0 +1,21 @@
+// The seams between the worker loop and the kernel: one call per batch.
+// QueueSocket implements both on netlink; tests and benchmarks use the
+// in-memory MemoryQueue (memory_queue.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace verdictd::queueio {
+
+enum class SendStatus : std::uint8_t { kOk, kWouldBlock, kError };
+
+class VerdictSink {
+ public:
+  virtual ~VerdictSink() = default;
+  // Sends a buffer of one or more netlink verdict messages. noexcept.
+  virtual SendStatus Send(std::span<const std::uint8_t> messages) noexcept = 0;
+};
+
+}  // namespace verdictd::queueio
