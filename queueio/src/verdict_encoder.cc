@@ -1,0 +1,1 @@
+// implemented in issue #2

@@ -1,0 +1,49 @@
+#include "verdictd/service/policy_exchange.h"
+
+#include <algorithm>
+
+namespace verdictd::service {
+
+PolicyExchange::PolicyExchange(std::shared_ptr<const Policy> initial, std::size_t workers)
+    : current_(initial.get()), slots_(workers) {
+  for (auto& slot : slots_) slot.seen.store(initial->generation, std::memory_order_relaxed);
+  live_.push_back(std::move(initial));
+}
+
+const Policy& PolicyExchange::Current(std::size_t worker) noexcept {
+  const Policy* policy = current_.load(std::memory_order_acquire);
+  slots_[worker].seen.store(policy->generation, std::memory_order_release);
+  return *policy;
+}
+
+void PolicyExchange::Publish(std::shared_ptr<const Policy> next) {
+  std::lock_guard lock(control_mutex_);
+  current_.store(next.get(), std::memory_order_release);
+  live_.push_back(std::move(next));
+}
+
+void PolicyExchange::Reclaim() {
+  std::lock_guard lock(control_mutex_);
+  // A worker that reported generation g may still be using the policy of g
+  // (it reports before use), never an older one.
+  std::uint64_t oldest_in_use = live_.back()->generation;
+  for (const auto& slot : slots_) {
+    if (slot.active.load(std::memory_order_acquire)) {
+      oldest_in_use = std::min(oldest_in_use, slot.seen.load(std::memory_order_acquire));
+    }
+  }
+  const Policy* newest = live_.back().get();
+  std::erase_if(live_, [&](const std::shared_ptr<const Policy>& policy) {
+    return policy->generation < oldest_in_use && policy.get() != newest;
+  });
+}
+
+void PolicyExchange::Retire(std::size_t worker) noexcept {
+  slots_[worker].active.store(false, std::memory_order_release);
+}
+
+std::uint64_t PolicyExchange::generation() const noexcept {
+  return current_.load(std::memory_order_acquire)->generation;
+}
+
+}  // namespace verdictd::service
