@@ -1,0 +1,143 @@
+// udpsink: counts the UDP datagrams that reach it, per source address.
+//
+// Receives with recvmmsg on one port until --duration passes, SIGTERM or
+// SIGINT arrives, or (with --idle-exit) no datagram came for that long after
+// the first one. Prints one JSON object: total, bytes, per-source counts and
+// the time between the first and the last datagram.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tool_common.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: udpsink --port N [--bind IP] [--duration SECONDS (0 = until signal)]\n"
+    "               [--idle-exit SECONDS] [--cpu N] [--batch N] [--rcvbuf BYTES]\n"
+    "               [--ready-file PATH]\n";
+
+volatile std::sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+struct SourceCount {
+  in_addr_t addr;
+  std::uint64_t count;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tools::Flags flags(argc, argv, kUsage);
+  const int port = static_cast<int>(flags.Num("port", 0));
+  const std::string bind_ip = flags.Str("bind", "0.0.0.0");
+  const double duration = flags.Num("duration", 0);
+  const double idle_exit = flags.Num("idle-exit", 0);
+  const int cpu_flag = static_cast<int>(flags.Num("cpu", -1));
+  const std::size_t batch = static_cast<std::size_t>(flags.Num("batch", 64));
+  const int rcvbuf = static_cast<int>(flags.Num("rcvbuf", 32 << 20));
+  const std::string ready_file = flags.Str("ready-file", "");
+  flags.CheckAllUsed();
+  if (port <= 0 || port > 65535) flags.Die("--port is required");
+  if (batch < 1 || batch > 1024) flags.Die("--batch must be 1..1024");
+
+  const int cpu = tools::PinToCpu(cpu_flag);
+  struct sigaction action{};
+  action.sa_handler = OnSignal;  // no SA_RESTART: a signal ends the wait
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    std::perror("socket");
+    return 1;
+  }
+  // A large buffer so the sink itself never becomes the bottleneck it measures.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr = tools::ParseIpv4(bind_ip);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "error: bind %s:%d: %s\n", bind_ip.c_str(), port, std::strerror(errno));
+    return 1;
+  }
+  if (!ready_file.empty()) {
+    if (FILE* f = std::fopen(ready_file.c_str(), "w")) std::fclose(f);
+  }
+
+  constexpr std::size_t kBufferBytes = 2048;  // larger datagrams are counted, truncated
+  std::vector<std::uint8_t> buffers(batch * kBufferBytes);
+  std::vector<iovec> iovs(batch);
+  std::vector<sockaddr_in> names(batch);
+  std::vector<mmsghdr> messages(batch);
+  std::vector<SourceCount> sources;
+  std::uint64_t total = 0, bytes = 0, calls = 0;
+  std::int64_t first_ns = 0, last_ns = 0;
+  const std::int64_t start = tools::NowNs();
+  const std::int64_t end = duration > 0 ? start + static_cast<std::int64_t>(duration * 1e9) : 0;
+
+  while (!g_stop) {
+    const std::int64_t now = tools::NowNs();
+    if (end != 0 && now >= end) break;
+    if (idle_exit > 0 && total > 0 && now - last_ns > static_cast<std::int64_t>(idle_exit * 1e9)) {
+      break;
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    const int ready = poll(&pfd, 1, 100);  // wake regularly to check the clock
+    if (ready <= 0) continue;
+    for (std::size_t i = 0; i < batch; ++i) {
+      iovs[i].iov_base = buffers.data() + i * kBufferBytes;
+      iovs[i].iov_len = kBufferBytes;
+      messages[i] = {};
+      messages[i].msg_hdr.msg_iov = &iovs[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+      messages[i].msg_hdr.msg_name = &names[i];
+      messages[i].msg_hdr.msg_namelen = sizeof names[i];
+    }
+    const int n = recvmmsg(fd, messages.data(), static_cast<unsigned>(batch), MSG_DONTWAIT,
+                           nullptr);
+    ++calls;
+    if (n <= 0) continue;
+    last_ns = tools::NowNs();
+    if (total == 0) first_ns = last_ns;
+    total += static_cast<std::uint64_t>(n);
+    for (int i = 0; i < n; ++i) {
+      bytes += messages[i].msg_len;
+      const in_addr_t source = names[i].sin_addr.s_addr;
+      bool found = false;
+      for (auto& entry : sources) {
+        if (entry.addr == source) {
+          ++entry.count;
+          found = true;
+          break;
+        }
+      }
+      if (!found) sources.push_back({source, 1});
+    }
+  }
+
+  std::printf("{\"tool\": \"udpsink\", \"cpu\": %d, \"received\": %llu, \"bytes\": %llu, "
+              "\"receive_calls\": %llu, \"active_seconds\": %.6f, \"per_source\": {",
+              cpu, static_cast<unsigned long long>(total), static_cast<unsigned long long>(bytes),
+              static_cast<unsigned long long>(calls),
+              static_cast<double>(last_ns - first_ns) / 1e9);
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    in_addr a{};
+    a.s_addr = sources[i].addr;
+    std::printf("%s\"%s\": %llu", i == 0 ? "" : ", ", tools::FormatIpv4(a).c_str(),
+                static_cast<unsigned long long>(sources[i].count));
+  }
+  std::printf("}}\n");
+  close(fd);
+  return 0;
+}
