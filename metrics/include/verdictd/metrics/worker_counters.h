@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 #include "verdictd/metrics/latency_histogram.h"
@@ -31,6 +32,13 @@ struct alignas(64) WorkerCounters {
   RelaxedCounter send_errors;
   LatencyHistogram verdict_latency;  // receive -> verdict sent
   LatencyHistogram kernel_delay;     // kernel timestamp -> receive (when present)
+
+  // Worker state, written by the worker when it starts and stops (never per
+  // packet), read by the scrape: verdictd_worker_up, verdictd_worker_cpu and
+  // the worker's own CPU time (from /proc/self/task/<tid>/stat).
+  std::atomic<bool> up{false};  // true while the worker runs its receive loop
+  std::atomic<int> cpu{-1};     // CPU it is pinned to, -1 when not pinned
+  std::atomic<int> tid{0};      // gettid() of the worker thread, 0 unknown
 };
 
 }  // namespace verdictd::metrics

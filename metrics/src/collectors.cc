@@ -1,0 +1,321 @@
+#include "verdictd/metrics/collectors.h"
+
+#include <array>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include <prometheus/text_serializer.h>
+
+#include "verdictd/metrics/process_stats.h"
+
+#ifndef VERDICTD_VERSION
+#define VERDICTD_VERSION "unknown"
+#endif
+
+namespace verdictd::metrics {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  return family;
+}
+
+ClientMetric Sample(std::vector<ClientMetric::Label> labels, MetricType type, double value) {
+  ClientMetric metric;
+  metric.label = std::move(labels);
+  if (type == MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  return metric;
+}
+
+void AddSample(MetricFamily& family, std::vector<ClientMetric::Label> labels, double value) {
+  family.metric.push_back(Sample(std::move(labels), family.type, value));
+}
+
+// One queue's worker counters summed at scrape time.
+struct HistogramSnapshot {
+  std::array<std::uint64_t, LatencyHistogram::kBuckets + 1> buckets{};
+  std::uint64_t sum_ns = 0;
+
+  void Add(const LatencyHistogram& h) {
+    for (int k = 0; k <= LatencyHistogram::kBuckets; ++k) buckets[static_cast<std::size_t>(k)] += h.bucket(k);
+    sum_ns += h.sum_nanoseconds();
+  }
+
+  ClientMetric ToMetric(std::vector<ClientMetric::Label> labels) const {
+    ClientMetric metric;
+    metric.label = std::move(labels);
+    std::uint64_t cumulative = 0;
+    for (int k = 0; k < LatencyHistogram::kBuckets; ++k) {
+      cumulative += buckets[static_cast<std::size_t>(k)];
+      metric.histogram.bucket.push_back({cumulative, LatencyHistogram::UpperBoundSeconds(k)});
+    }
+    cumulative += buckets[LatencyHistogram::kBuckets];
+    metric.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    metric.histogram.sample_count = cumulative;
+    metric.histogram.sample_sum = static_cast<double>(sum_ns) * 1e-9;
+    return metric;
+  }
+};
+
+struct QueueSnapshot {
+  std::uint64_t packets = 0, bytes = 0, verdict_sends = 0, batch_messages = 0,
+                single_messages = 0, malformed = 0, unparseable_verdicts = 0, kernel_errors = 0,
+                enobufs = 0, receive_errors = 0, send_errors = 0;
+  std::array<std::uint64_t, kVerdictLabels.size()> verdicts{};
+  HistogramSnapshot verdict_latency, kernel_delay;
+  bool up = false;
+  int cpu = -1;
+  double cpu_seconds = 0;
+  bool cpu_seconds_known = false;
+
+  void Add(const WorkerCounters& c) {
+    packets += c.packets.value();
+    bytes += c.bytes.value();
+    for (std::size_t i = 0; i < verdicts.size(); ++i) verdicts[i] += c.verdicts[i].value();
+    verdict_sends += c.verdict_sends.value();
+    batch_messages += c.batch_messages.value();
+    single_messages += c.single_messages.value();
+    malformed += c.malformed.value();
+    unparseable_verdicts += c.unparseable_verdicts.value();
+    kernel_errors += c.kernel_errors.value();
+    enobufs += c.enobufs.value();
+    receive_errors += c.receive_errors.value();
+    send_errors += c.send_errors.value();
+    verdict_latency.Add(c.verdict_latency);
+    kernel_delay.Add(c.kernel_delay);
+    const bool worker_up = c.up.load(std::memory_order_relaxed);
+    up = up || worker_up;
+    if (cpu < 0) cpu = c.cpu.load(std::memory_order_relaxed);
+    const int tid = c.tid.load(std::memory_order_relaxed);
+    if (worker_up && tid > 0) {
+      const ProcStat stat = ReadProcStat("/proc/self/task/" + std::to_string(tid) + "/stat");
+      if (stat.ok) {
+        cpu_seconds += stat.cpu_seconds;
+        cpu_seconds_known = true;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+QueueCollector::QueueCollector(std::string kernel_stats_path)
+    : kernel_stats_path_(std::move(kernel_stats_path)) {}
+
+void QueueCollector::AddWorker(std::uint16_t queue, const WorkerCounters& counters) {
+  std::lock_guard lock(mutex_);
+  workers_[queue].push_back(&counters);
+}
+
+void QueueCollector::RemoveWorkers() {
+  std::lock_guard lock(mutex_);
+  workers_.clear();
+}
+
+std::vector<MetricFamily> QueueCollector::Collect() const {
+  std::map<std::uint16_t, QueueSnapshot> queues;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [queue, list] : workers_) {
+      QueueSnapshot& snapshot = queues[queue];
+      for (const WorkerCounters* counters : list) snapshot.Add(*counters);
+    }
+  }
+  const auto C = MetricType::Counter;
+  const auto G = MetricType::Gauge;
+  const auto H = MetricType::Histogram;
+  std::vector<MetricFamily> families;
+
+  // Plain per-queue counters, one family per field.
+  struct Field {
+    const char* name;
+    const char* help;
+    std::uint64_t QueueSnapshot::*member;
+  };
+  static constexpr Field kFields[] = {
+      {"verdictd_received_packets_total", "Packets received from the kernel queue.",
+       &QueueSnapshot::packets},
+      {"verdictd_received_bytes_total", "Original length of the packets received, in bytes.",
+       &QueueSnapshot::bytes},
+      {"verdictd_verdict_sends_total", "Send system calls that carried verdicts.",
+       &QueueSnapshot::verdict_sends},
+      {"verdictd_malformed_messages_total", "Netlink messages skipped as malformed.",
+       &QueueSnapshot::malformed},
+      {"verdictd_unparseable_packets_total",
+       "Malformed messages that still had a packet id and got the unparseable verdict.",
+       &QueueSnapshot::unparseable_verdicts},
+      {"verdictd_kernel_errors_total",
+       "Error replies from the kernel (for example a verdict for an unknown id).",
+       &QueueSnapshot::kernel_errors},
+      {"verdictd_enobufs_total",
+       "ENOBUFS seen on receive (the socket buffer overflowed and messages were lost).",
+       &QueueSnapshot::enobufs},
+      {"verdictd_receive_errors_total", "Failed receive calls other than ENOBUFS.",
+       &QueueSnapshot::receive_errors},
+      {"verdictd_send_errors_total", "Failed verdict send calls.", &QueueSnapshot::send_errors},
+  };
+  for (const Field& field : kFields) {
+    MetricFamily family = Family(field.name, field.help, C);
+    for (const auto& [queue, s] : queues) {
+      AddSample(family, {{"queue", std::to_string(queue)}}, static_cast<double>(s.*field.member));
+    }
+    families.push_back(std::move(family));
+  }
+
+  MetricFamily verdicts =
+      Family("verdictd_verdicts_total", "Verdicts given, by kind (accept, drop, repeat, queue, stop).", C);
+  MetricFamily messages = Family("verdictd_verdict_messages_total",
+                                 "Verdict messages sent: type batch (NFQNL_MSG_VERDICT_BATCH, "
+                                 "covers a run of ids) or single (NFQNL_MSG_VERDICT).",
+                                 C);
+  MetricFamily latency = Family("verdictd_verdict_latency_seconds",
+                                "Time from receiving a packet to sending its verdict.", H);
+  MetricFamily delay = Family("verdictd_kernel_delay_seconds",
+                              "Time from the kernel's packet timestamp to its receipt by the "
+                              "worker (packets that carry a timestamp).",
+                              H);
+  MetricFamily up = Family("verdictd_worker_up", "1 while the queue's worker runs its receive loop.", G);
+  MetricFamily cpu = Family("verdictd_worker_cpu", "CPU the queue's worker is pinned to (-1: not pinned).", G);
+  MetricFamily cpu_seconds =
+      Family("verdictd_worker_cpu_seconds_total", "CPU time (user + system) used by the queue's worker thread.", C);
+  for (const auto& [queue, s] : queues) {
+    const std::string q = std::to_string(queue);
+    for (std::size_t i = 0; i < kVerdictLabels.size(); ++i) {
+      AddSample(verdicts, {{"queue", q}, {"verdict", kVerdictLabels[i]}}, static_cast<double>(s.verdicts[i]));
+    }
+    AddSample(messages, {{"queue", q}, {"type", "batch"}}, static_cast<double>(s.batch_messages));
+    AddSample(messages, {{"queue", q}, {"type", "single"}}, static_cast<double>(s.single_messages));
+    latency.metric.push_back(s.verdict_latency.ToMetric({{"queue", q}}));
+    delay.metric.push_back(s.kernel_delay.ToMetric({{"queue", q}}));
+    AddSample(up, {{"queue", q}}, s.up ? 1 : 0);
+    AddSample(cpu, {{"queue", q}}, s.cpu);
+    if (s.cpu_seconds_known) AddSample(cpu_seconds, {{"queue", q}}, s.cpu_seconds);
+  }
+  for (auto* family : {&verdicts, &messages, &latency, &delay, &up, &cpu, &cpu_seconds}) {
+    families.push_back(std::move(*family));
+  }
+
+  // The kernel's side of our queues, read in this thread's network namespace.
+  if (!kernel_stats_path_.empty()) {
+    const auto table = ReadKernelQueueStats(kernel_stats_path_);
+    MetricFamily bound = Family("verdictd_kernel_queue_bound",
+                                "1 when the kernel lists the queue as bound (in "
+                                "/proc/net/netfilter/nfnetlink_queue of verdictd's network namespace).",
+                                G);
+    MetricFamily waiting = Family("verdictd_kernel_queue_waiting_packets",
+                                  "Packets the kernel holds in the queue waiting for a verdict.", G);
+    MetricFamily dropped = Family("verdictd_kernel_dropped_packets_total",
+                                  "Packets the kernel dropped: reason queue_full (queue at its maximum "
+                                  "length, fail-open off) or socket_full (netlink receive buffer full). "
+                                  "32-bit in the kernel: wraps.",
+                                  C);
+    MetricFamily last_id = Family("verdictd_kernel_queue_last_packet_id",
+                                  "Id of the last packet the kernel queued (a running packet counter).", G);
+    if (table) {
+      for (const auto& [queue, s] : queues) {
+        (void)s;
+        const std::string q = std::to_string(queue);
+        const KernelQueueStats* row = nullptr;
+        for (const auto& candidate : *table) {
+          if (candidate.queue_num == queue) row = &candidate;
+        }
+        AddSample(bound, {{"queue", q}}, row != nullptr ? 1 : 0);
+        if (row == nullptr) continue;
+        AddSample(waiting, {{"queue", q}}, row->waiting);
+        AddSample(dropped, {{"queue", q}, {"reason", "queue_full"}}, row->queue_dropped);
+        AddSample(dropped, {{"queue", q}, {"reason", "socket_full"}}, row->user_dropped);
+        AddSample(last_id, {{"queue", q}}, row->last_id);
+      }
+    }
+    for (auto* family : {&bound, &waiting, &dropped, &last_id}) families.push_back(std::move(*family));
+  }
+
+  // A family without samples says nothing; leave it out of the exposition.
+  std::erase_if(families, [](const MetricFamily& f) { return f.metric.empty(); });
+  return families;
+}
+
+ServiceCollector::ServiceCollector(const ServiceCounters* counters, std::string version)
+    : counters_(counters), version_(version.empty() ? BuildVersion() : std::move(version)) {}
+
+std::vector<MetricFamily> ServiceCollector::Collect() const {
+  std::vector<MetricFamily> families;
+  if (counters_ != nullptr) {
+    struct Field {
+      const char* name;
+      const char* help;
+      const RelaxedCounter ServiceCounters::*member;
+    };
+    static constexpr Field kFields[] = {
+        {"verdictd_reloads_total", "Configurations applied live.", &ServiceCounters::reloads},
+        {"verdictd_reload_failures_total",
+         "Reloads refused (invalid file, or a change that needs a restart).",
+         &ServiceCounters::reload_failures},
+        {"verdictd_control_requests_total", "Commands served on the control socket.",
+         &ServiceCounters::control_requests},
+        {"verdictd_control_errors_total", "Malformed or failed control commands.",
+         &ServiceCounters::control_errors},
+    };
+    for (const Field& field : kFields) {
+      MetricFamily family = Family(field.name, field.help, MetricType::Counter);
+      AddSample(family, {}, static_cast<double>((counters_->*field.member).value()));
+      families.push_back(std::move(family));
+    }
+  }
+  MetricFamily info = Family("verdictd_build_info", "Always 1; labels carry the build's version and compiler.",
+                             MetricType::Gauge);
+  AddSample(info, {{"compiler", __VERSION__}, {"version", version_}}, 1);
+  families.push_back(std::move(info));
+  return families;
+}
+
+std::vector<MetricFamily> ProcessCollector::Collect() const {
+  std::vector<MetricFamily> families;
+  const ProcStat stat = ReadProcStat();
+  auto add = [&](const char* name, const char* help, MetricType type, double value) {
+    MetricFamily family = Family(name, help, type);
+    AddSample(family, {}, value);
+    families.push_back(std::move(family));
+  };
+  if (stat.ok) {
+    add("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", MetricType::Counter,
+        stat.cpu_seconds);
+    add("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge,
+        static_cast<double>(stat.resident_bytes));
+    add("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
+        static_cast<double>(stat.virtual_bytes));
+    add("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+        MetricType::Gauge, stat.start_time_seconds);
+  }
+  if (const long fds = OpenFileDescriptors(); fds >= 0) {
+    add("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, static_cast<double>(fds));
+  }
+  if (const long max = MaxFileDescriptors(); max >= 0) {
+    add("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
+        static_cast<double>(max));
+  }
+  return families;
+}
+
+std::string SerializeText(const prometheus::Collectable& collectable) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, collectable.Collect());
+  return out.str();
+}
+
+const char* BuildVersion() noexcept { return VERDICTD_VERSION; }
+
+}  // namespace verdictd::metrics
