@@ -1,7 +1,16 @@
 // One netlink socket bound to one nfnetlink_queue queue number.
 //
 // Open() (startup, throws QueueError) creates the socket, sizes its receive
-// buffer, binds the queue and sets copy mode, queue length and flags.
+// buffer, and binds the queue with copy mode, queue length and flags in ONE
+// acknowledged request (so no packet arrives under a half-set configuration).
+// Packet messages that arrive while Open() waits for that acknowledgement are
+// kept and returned by the first Receive(), never discarded.
+//
+// Receive() fills pre-allocated slots (copy range + headroom each); a
+// datagram larger than its slot is marked truncated (MSG_TRUNC). ENOBUFS is
+// counted and reported as kOverrun, never fatal. With block, SO_RCVTIMEO
+// carries the timeout (set again only when the timeout changes), so a
+// receive is one recvmmsg system call.
 // Receive() and Send() are the hot path: noexcept, no allocation, one
 // recvmmsg / one sendmsg each. One owner thread; stats() may be read from
 // another thread (relaxed atomics, single writer).
@@ -31,6 +40,7 @@ struct QueueOptions {
   bool conntrack = false;                 // attach conntrack state (NFQA_CT / NFQA_CT_INFO)
   bool uid_gid = false;                   // attach the owning socket's uid/gid
   std::size_t receive_buffer_bytes = 8u << 20;  // SO_RCVBUFFORCE target
+  std::size_t send_buffer_bytes = 0;      // SO_SNDBUFFORCE target; 0 keeps the default
   std::size_t batch_size = 64;            // datagrams per recvmmsg
 };
 
@@ -55,6 +65,12 @@ struct BindReport {
   std::size_t receive_buffer_bytes = 0;   // as the kernel reports it (SO_RCVBUF)
   bool receive_buffer_forced = false;     // SO_RCVBUFFORCE worked
   std::string notes;                      // e.g. "capped by net.core.rmem_max=..."
+  std::size_t send_buffer_bytes = 0;      // as the kernel reports it (SO_SNDBUF)
+  std::size_t datagram_buffer_bytes = 0;  // each recvmmsg slot: copy range + headroom
+  // nf_conntrack_netlink is present: connmark verdicts and the conntrack
+  // flag work. Without it the kernel ignores NFQA_CT in verdicts.
+  bool conntrack_supported = false;
+  std::uint32_t portid = 0;               // our netlink port id (see the proc file)
 };
 
 class QueueSocket final : public PacketSource, public VerdictSink {

@@ -5,9 +5,14 @@
 // id <= the one given. Verdicts are therefore added in the order the packets
 // were received, and a run of plain verdicts with the same kind and mark is
 // folded into one batch message only while no packet received before the
-// run's end is still undecided (see Defer()). Non-plain verdicts (payload,
-// connmark) go out as single NFQNL_MSG_VERDICT messages in the same buffer,
-// in order, so the kernel applies them before later batch messages.
+// run's end is still undecided (see Defer()). A run holds consecutive ids
+// only; a run of one goes out as a single verdict. Non-plain verdicts
+// (payload, connmark) go out as single NFQNL_MSG_VERDICT messages in the same
+// buffer, in order, so the kernel applies them before later batch messages.
+//
+// Flushing: when Add() says kNeedsFlush, when the receive side would block,
+// and when FlushDue() says the oldest pending verdict waited long enough (the
+// caller reads its clock once per receive batch, not per packet).
 //
 // One instance per worker; not thread-safe. Never allocates after
 // construction; Add() and Flush() are noexcept.
@@ -29,6 +34,9 @@ struct BatcherStats {
   std::uint64_t single_messages = 0;   // NFQNL_MSG_VERDICT messages sent
   std::uint64_t sends = 0;             // calls to the sink (system calls)
   std::uint64_t send_failures = 0;     // sends the sink refused
+  std::uint64_t failed_verdicts = 0;   // verdicts discarded with a refused send
+  std::uint64_t oversized_replacements = 0;  // replacement > 65531 bytes: sent as drop
+  std::uint64_t connmarks_stripped = 0;      // connmark left out (no conntrack support)
 };
 
 enum class AddStatus : std::uint8_t { kOk, kNeedsFlush };
@@ -46,10 +54,29 @@ class VerdictBatcher {
   // limit is full; the verdict was NOT recorded; call Flush() and Add() again.
   AddStatus Add(std::uint32_t id, const Verdict& verdict) noexcept;
 
+  // Records that packet `id` was received but its verdict comes later (by a
+  // later Add(id, ...), in any order). Until every deferred id is decided no
+  // batch message is formed, so no batch can cover it. kNeedsFlush: the
+  // deferred table is full; nothing was recorded.
+  AddStatus Defer(std::uint32_t id) noexcept;
+  std::size_t deferred() const noexcept;
+
+  // Without conntrack support in the kernel (nf_conntrack_netlink absent),
+  // connmarks are left out of the messages (and counted).
+  void set_connmark_supported(bool supported) noexcept;
+
+  // The time bound of a pending verdict, in the caller's clock units (ns).
+  void set_max_delay_ns(std::uint64_t max_delay_ns) noexcept;
+  // True when verdicts are pending and the first FlushDue() call that saw
+  // them was at least max_delay_ns before `now_ns`. Call once per receive
+  // batch with a clock read once per batch.
+  bool FlushDue(std::uint64_t now_ns) noexcept;
+
   // Sends everything recorded in one sink call. Returns false if the sink
-  // failed (the verdicts are counted as send_failures and discarded; the
-  // kernel keeps those packets until a later batch verdict covers them or
-  // the queue is unbound).
+  // failed: on kError the verdicts are counted (failed_verdicts) and
+  // discarded, the kernel keeps those packets until a later batch verdict
+  // covers them or the queue is unbound; on kWouldBlock they are kept for the
+  // next Flush().
   bool Flush(VerdictSink& sink) noexcept;
 
   std::size_t pending() const noexcept;

@@ -2,7 +2,9 @@
 //
 // No allocation, no syscalls, never throws. Each function appends one
 // netlink message at `out` and returns its aligned size, or 0 when `out` is
-// too small (nothing is written then).
+// too small or the verdict cannot be encoded (a replacement longer than the
+// 16-bit attribute length allows, a payload or connmark in a batch); nothing
+// is written then.
 #pragma once
 
 #include <cstddef>

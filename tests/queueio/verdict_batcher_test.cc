@@ -1,0 +1,206 @@
+#include "verdictd/queueio/verdict_batcher.h"
+
+#include <gtest/gtest.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+
+#include <vector>
+
+#include "test_messages.h"
+#include "verdictd/queueio/memory_queue.h"
+
+namespace verdictd::queueio {
+namespace {
+
+using testing::DecodedVerdict;
+using testing::DecodeVerdicts;
+
+std::vector<DecodedVerdict> FlushAndDecode(VerdictBatcher& batcher, MemoryQueue& sink) {
+  const std::size_t before = sink.sent().size();
+  EXPECT_TRUE(batcher.Flush(sink));
+  EXPECT_EQ(sink.sent().size(), before + 1);
+  auto decoded = DecodeVerdicts(sink.sent().back());
+  EXPECT_TRUE(decoded);
+  return decoded.value_or(std::vector<DecodedVerdict>{});
+}
+
+TEST(VerdictBatcher, folds_consecutive_plain_verdicts_into_one_batch) {
+  VerdictBatcher batcher(4, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  for (std::uint32_t id = 10; id < 20; ++id) {
+    ASSERT_EQ(batcher.Add(id, Verdict::Accept()), AddStatus::kOk);
+  }
+  EXPECT_EQ(batcher.pending(), 10u);
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[0].id, 19u);
+  EXPECT_EQ(msgs[0].queue_num, 4);
+  EXPECT_EQ(batcher.stats().verdicts, 10u);
+  EXPECT_EQ(batcher.stats().batch_messages, 1u);
+  EXPECT_EQ(batcher.stats().sends, 1u);
+  EXPECT_EQ(batcher.pending(), 0u);
+}
+
+TEST(VerdictBatcher, splits_runs_on_kind_change_and_keeps_order) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(2, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(3, Verdict::Drop()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(4, Verdict::Drop()), AddStatus::kOk);
+  Verdict marked = Verdict::Accept();
+  marked.set_mark = true;
+  marked.mark = 1;
+  ASSERT_EQ(batcher.Add(5, marked), AddStatus::kOk);
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[0].id, 2u);
+  EXPECT_EQ(msgs[0].verdict, unsigned{NF_ACCEPT});
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[1].id, 4u);
+  EXPECT_EQ(msgs[1].verdict, unsigned{NF_DROP});
+  EXPECT_EQ(msgs[2].type, NFQNL_MSG_VERDICT);  // a run of one names its packet
+  EXPECT_EQ(msgs[2].id, 5u);
+  EXPECT_EQ(msgs[2].mark, 1u);
+}
+
+TEST(VerdictBatcher, sends_payload_verdict_single_before_later_batch) {
+  VerdictBatcher batcher(0, 1 << 17, 64);
+  MemoryQueue sink({}, 1, false);
+  const std::vector<std::uint8_t> replacement = {0x45, 0, 0, 20};
+  Verdict mangled = Verdict::Accept();
+  mangled.replacement = replacement;
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(2, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(3, mangled), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(4, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(5, Verdict::Accept()), AddStatus::kOk);
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].id, 2u);
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[1].id, 3u);
+  EXPECT_EQ(msgs[1].payload, replacement);
+  EXPECT_EQ(msgs[2].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[2].id, 5u);
+}
+
+TEST(VerdictBatcher, never_batches_past_a_deferred_packet) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(2, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Defer(3), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(4, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(5, Verdict::Accept()), AddStatus::kOk);
+  auto msgs = FlushAndDecode(batcher, sink);
+  // 1..2 may be a batch; 4 and 5 must be singles: a batch up to 5 would cover 3.
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[0].id, 2u);
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[1].id, 4u);
+  EXPECT_EQ(msgs[2].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[2].id, 5u);
+  EXPECT_EQ(batcher.deferred(), 1u);
+  ASSERT_EQ(batcher.Add(3, Verdict::Drop()), AddStatus::kOk);
+  EXPECT_EQ(batcher.deferred(), 0u);
+  ASSERT_EQ(batcher.Add(6, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(7, Verdict::Accept()), AddStatus::kOk);
+  msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[0].id, 3u);
+  EXPECT_EQ(msgs[0].verdict, unsigned{NF_DROP});
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[1].id, 7u);
+}
+
+TEST(VerdictBatcher, breaks_run_on_id_gap) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(2, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(4, Verdict::Accept()), AddStatus::kOk);
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].id, 2u);
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[1].id, 4u);
+}
+
+TEST(VerdictBatcher, asks_for_flush_when_pending_limit_reached) {
+  VerdictBatcher batcher(0, 4096, 3);
+  MemoryQueue sink({}, 1, false);
+  for (std::uint32_t id = 1; id <= 3; ++id) ASSERT_EQ(batcher.Add(id, Verdict::Drop()), AddStatus::kOk);
+  EXPECT_EQ(batcher.Add(4, Verdict::Drop()), AddStatus::kNeedsFlush);
+  EXPECT_EQ(batcher.pending(), 3u);
+  ASSERT_TRUE(batcher.Flush(sink));
+  EXPECT_EQ(batcher.Add(4, Verdict::Drop()), AddStatus::kOk);
+}
+
+TEST(VerdictBatcher, asks_for_flush_when_buffer_full) {
+  VerdictBatcher batcher(0, 0, 1 << 20);  // the minimum buffer
+  MemoryQueue sink({}, 1, false);
+  const std::vector<std::uint8_t> replacement(60000, 1);
+  Verdict mangled = Verdict::Accept();
+  mangled.replacement = replacement;
+  ASSERT_EQ(batcher.Add(1, mangled), AddStatus::kOk);
+  EXPECT_EQ(batcher.Add(2, mangled), AddStatus::kNeedsFlush);
+  ASSERT_TRUE(batcher.Flush(sink));
+  EXPECT_EQ(batcher.Add(2, mangled), AddStatus::kOk);
+}
+
+TEST(VerdictBatcher, strips_connmark_without_conntrack_support) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  batcher.set_connmark_supported(false);
+  Verdict v = Verdict::Accept();
+  v.set_connmark = true;
+  v.connmark = 9;
+  ASSERT_EQ(batcher.Add(1, v), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(2, v), AddStatus::kOk);
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_FALSE(msgs[0].connmark);
+  EXPECT_EQ(batcher.stats().connmarks_stripped, 2u);
+}
+
+TEST(VerdictBatcher, flush_due_after_time_bound) {
+  VerdictBatcher batcher(0, 4096, 64);
+  batcher.set_max_delay_ns(1000);
+  EXPECT_FALSE(batcher.FlushDue(0));
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  EXPECT_FALSE(batcher.FlushDue(5000));
+  EXPECT_FALSE(batcher.FlushDue(5999));
+  EXPECT_TRUE(batcher.FlushDue(6000));
+}
+
+class FailingSink : public VerdictSink {
+ public:
+  SendStatus Send(std::span<const std::uint8_t>) noexcept override { return SendStatus::kError; }
+};
+
+TEST(VerdictBatcher, counts_failed_sends) {
+  VerdictBatcher batcher(0, 4096, 64);
+  FailingSink sink;
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(2, Verdict::Accept()), AddStatus::kOk);
+  EXPECT_FALSE(batcher.Flush(sink));
+  EXPECT_EQ(batcher.stats().send_failures, 1u);
+  EXPECT_EQ(batcher.stats().failed_verdicts, 2u);
+  EXPECT_EQ(batcher.stats().verdicts, 0u);
+  EXPECT_EQ(batcher.pending(), 0u);
+}
+
+TEST(VerdictBatcher, flush_of_nothing_sends_nothing) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  EXPECT_TRUE(batcher.Flush(sink));
+  EXPECT_EQ(sink.send_calls(), 0u);
+}
+
+}  // namespace
+}  // namespace verdictd::queueio
