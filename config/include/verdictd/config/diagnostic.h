@@ -14,7 +14,9 @@ struct Diagnostic {
   std::string key;     // dotted path, e.g. "queues[1].copy_range" or "rules[3].dst_ports"
   std::string message; // what was expected, what was found, what to do
 
-  // "file:line:column: key: message"
+  // "file:line:column: key: message"; ":line:column" is left out when line
+  // is 0 and "key: " when key is empty. The loader's messages read
+  // "expected <what>, found <what>[; <hint>]", or "unknown key; ...".
   std::string ToString() const;
 };
 

@@ -1,0 +1,24 @@
+// Text forms of the enumerated settings, as written in the file and on the
+// command line: verdicts ("accept", "drop", "repeat", "stop", "queue:N"),
+// copy modes ("packet", "meta") and log levels ("trace" ... "off").
+// Pure functions, no allocation except the returned strings.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "verdictd/config/config.h"
+
+namespace verdictd::config {
+
+std::optional<VerdictSetting> ParseVerdictSetting(std::string_view text);
+std::string VerdictSettingText(const VerdictSetting& verdict);
+
+std::optional<CopyMode> ParseCopyMode(std::string_view text);
+const char* CopyModeText(CopyMode mode) noexcept;
+
+std::optional<LogLevel> ParseLogLevel(std::string_view text);
+const char* LogLevelText(LogLevel level) noexcept;
+
+}  // namespace verdictd::config

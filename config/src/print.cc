@@ -1,0 +1,92 @@
+// ToToml: the effective configuration as a commented TOML document.
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "checks.h"
+#include "rule_section.h"
+#include "verdictd/config/loader.h"
+#include "verdictd/config/values.h"
+
+namespace verdictd::config {
+
+namespace {
+
+// A TOML basic string ("..."), escaped.
+std::string Quote(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7f) {
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+const char* Bool(bool value) { return value ? "true" : "false"; }
+
+}  // namespace
+
+std::string ToToml(const Config& config) {
+  std::ostringstream out;
+  out << "# verdictd effective configuration (every key, defaults included).\n"
+      << "# See docs/configuration.md for what each key means.\n\n";
+
+  out << "[verdict]\n"
+      << "default = " << Quote(VerdictSettingText(config.verdict.default_verdict)) << '\n'
+      << "unparseable = " << Quote(VerdictSettingText(config.verdict.unparseable_verdict))
+      << '\n'
+      << "batch_size = " << config.verdict.batch_size << '\n'
+      << "flush_interval_us = " << config.verdict.flush_interval_us << '\n'
+      << "busy_poll_us = " << config.verdict.busy_poll_us << "\n\n";
+
+  out << "[log]\n"
+      << "level = " << Quote(LogLevelText(config.log.level)) << "\n\n";
+
+  out << "[metrics]\n"
+      << "enabled = " << Bool(config.metrics.enabled) << '\n'
+      << "listen = " << Quote(config.metrics.listen) << "\n\n";
+
+  out << "[control]\n"
+      << "enabled = " << Bool(config.control.enabled) << '\n'
+      << "socket = " << Quote(config.control.socket) << "\n\n";
+
+  out << "[process]\n"
+      << "user = " << Quote(config.process.user) << "\n\n";
+
+  for (const QueueRange& q : config.queues) {
+    out << "[[queues]]\n"
+        << "first = " << q.first << '\n'
+        << "count = " << q.count << (q.count == 0 ? "  # one queue per online CPU" : "")
+        << '\n'
+        << "cpus = [";
+    for (std::size_t i = 0; i < q.cpus.size(); ++i) out << (i ? ", " : "") << q.cpus[i];
+    out << "]\n"
+        << "copy_mode = " << Quote(CopyModeText(q.copy_mode)) << '\n'
+        << "copy_range = " << q.copy_range << '\n'
+        << "max_length = " << q.max_length << '\n'
+        << "fail_open = " << Bool(q.fail_open) << '\n'
+        << "gso = " << Bool(q.gso) << '\n'
+        << "conntrack = " << Bool(q.conntrack) << '\n'
+        << "uid_gid = " << Bool(q.uid_gid) << '\n'
+        << "receive_buffer_bytes = " << q.receive_buffer_bytes << '\n'
+        << "receive_batch = " << q.receive_batch << "\n\n";
+  }
+
+  toml::table rules;
+  PrintRulesSection(config.rules, rules);
+  if (!rules.empty()) out << toml::toml_formatter(rules) << '\n';
+  return out.str();
+}
+
+}  // namespace verdictd::config
