@@ -1,6 +1,10 @@
 #include "verdictd/metrics/collectors.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -113,7 +117,36 @@ struct QueueSnapshot {
 }  // namespace
 
 QueueCollector::QueueCollector(std::string kernel_stats_path)
-    : kernel_stats_path_(std::move(kernel_stats_path)) {}
+    : kernel_stats_path_(std::move(kernel_stats_path)) {
+  if (!kernel_stats_path_.empty()) kernel_stats_fd_ = open(kernel_stats_path_.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+QueueCollector::~QueueCollector() {
+  if (kernel_stats_fd_ >= 0) close(kernel_stats_fd_);
+}
+
+namespace {
+
+// Re-reads the kernel's table from the start through the kept descriptor
+// (seq_file restarts at offset 0); reopens it if it was never opened.
+std::optional<std::vector<KernelQueueStats>> ReadKernelTable(int& fd, const std::string& path) {
+  if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0) return std::nullopt;
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+  return ParseKernelQueueStats(text);
+}
+
+}  // namespace
 
 void QueueCollector::AddWorker(std::uint16_t queue, const WorkerCounters& counters) {
   std::lock_guard lock(mutex_);
@@ -127,8 +160,10 @@ void QueueCollector::RemoveWorkers() {
 
 std::vector<MetricFamily> QueueCollector::Collect() const {
   std::map<std::uint16_t, QueueSnapshot> queues;
+  std::optional<std::vector<KernelQueueStats>> table;
   {
     std::lock_guard lock(mutex_);
+    if (!kernel_stats_path_.empty()) table = ReadKernelTable(kernel_stats_fd_, kernel_stats_path_);
     for (const auto& [queue, list] : workers_) {
       QueueSnapshot& snapshot = queues[queue];
       for (const WorkerCounters* counters : list) snapshot.Add(*counters);
@@ -210,7 +245,6 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
 
   // The kernel's side of our queues, read in this thread's network namespace.
   if (!kernel_stats_path_.empty()) {
-    const auto table = ReadKernelQueueStats(kernel_stats_path_);
     MetricFamily bound = Family("verdictd_kernel_queue_bound",
                                 "1 when the kernel lists the queue as bound (in "
                                 "/proc/net/netfilter/nfnetlink_queue of verdictd's network namespace).",

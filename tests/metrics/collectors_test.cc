@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -148,6 +149,31 @@ TEST(QueueCollector, without_workers_exports_nothing_and_forgets_removed_ones) {
   EXPECT_NE(SerializeText(collector).find("verdictd_received_packets_total{queue=\"1\"} 10"), std::string::npos);
   collector.RemoveWorkers();
   EXPECT_EQ(SerializeText(collector), "");
+}
+
+TEST(QueueCollector, rereads_the_kernel_table_through_the_descriptor_it_opened) {
+  // The real file is root-only: the collector opens it once and keeps reading
+  // through that descriptor, also after the daemon dropped privileges.
+  WorkerCounters counters;
+  auto kernel = std::make_unique<TempFile>("    2  1  5 2 65535 0 0 10 1\n");
+  QueueCollector collector(kernel->path());
+  collector.AddWorker(2, counters);
+  EXPECT_NE(SerializeText(collector).find("verdictd_kernel_queue_waiting_packets{queue=\"2\"} 5\n"), std::string::npos);
+  std::ofstream(kernel->path(), std::ios::trunc) << "    2  1  0 2 65535 7 0 20 1\n";  // same inode
+  const std::string path = kernel->path();
+  kernel.reset();  // unlinked: only the open descriptor still reaches it
+  const std::string text = SerializeText(collector);
+  EXPECT_NE(text.find("verdictd_kernel_queue_waiting_packets{queue=\"2\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("verdictd_kernel_dropped_packets_total{queue=\"2\",reason=\"queue_full\"} 7\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("verdictd_kernel_queue_last_packet_id{queue=\"2\"} 20\n"), std::string::npos);
+  // A collector whose file never existed exports no kernel metrics and does not fail.
+  QueueCollector missing(path);
+  missing.AddWorker(2, counters);
+  const std::string without = SerializeText(missing);
+  EXPECT_EQ(without.find("verdictd_kernel_queue"), std::string::npos);
+  EXPECT_EQ(without.find("verdictd_kernel_dropped"), std::string::npos);
+  EXPECT_NE(without.find("verdictd_received_packets_total"), std::string::npos);
 }
 
 TEST(ServiceCollector, exposes_reloads_and_build_info) {

@@ -33,8 +33,14 @@ namespace verdictd::metrics {
 class QueueCollector final : public prometheus::Collectable {
  public:
   // `kernel_stats_path`: where the kernel's queue table is read (tests point it
-  // at a file); empty disables the kernel metrics.
+  // at a file); empty disables the kernel metrics. The file is opened here and
+  // kept open: it is readable by root only (0440), and the open descriptor
+  // keeps working after the daemon drops privileges, in the network namespace
+  // it was opened in. Construct the collector before dropping privileges.
   explicit QueueCollector(std::string kernel_stats_path = kKernelQueueStatsPath);
+  ~QueueCollector() override;
+  QueueCollector(const QueueCollector&) = delete;
+  QueueCollector& operator=(const QueueCollector&) = delete;
 
   // Registers the counters of the worker serving `queue`. Not owned.
   void AddWorker(std::uint16_t queue, const WorkerCounters& counters);
@@ -47,6 +53,7 @@ class QueueCollector final : public prometheus::Collectable {
   mutable std::mutex mutex_;
   std::map<std::uint16_t, std::vector<const WorkerCounters*>> workers_;
   std::string kernel_stats_path_;
+  mutable int kernel_stats_fd_ = -1;  // guarded by mutex_
 };
 
 // Service-wide metrics: reloads, control requests, and build info.
