@@ -48,7 +48,9 @@ struct PacketView {
   std::int64_t timestamp_ns = 0;
 
   // The bytes userspace got (the network header first) and the length the
-  // packet really has. original_length > payload.size() when copy range cut it.
+  // packet really has. original_length > payload.size() when copy range cut it;
+  // 0 in metadata-only copy mode (the kernel sends NFQA_CAP_LEN only when it
+  // copies packet bytes).
   std::span<const std::uint8_t> payload;
   std::uint32_t original_length = 0;
 

@@ -42,6 +42,16 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
 template <typename Fn>
 bool ForEachNetlinkMessage(std::span<const std::uint8_t> datagram, Fn&& fn) noexcept;
 
+// Parses every message of one received datagram, the worker's usual entry:
+// `fn(const ParseResult&, const PacketView&)` is called once per message,
+// including a last one cut short by the end of the datagram (a datagram
+// truncated by MSG_TRUNC or a lying length): that one comes as kTruncated or
+// kBadLength, with has_id when its packet header was readable, so the packet
+// can still get a verdict. Stops after the first damaged message (nothing
+// after it can be located). Returns the number of calls.
+template <typename Fn>
+std::size_t ParseDatagram(std::span<const std::uint8_t> datagram, Fn&& fn) noexcept;
+
 }  // namespace verdictd::queueio
 
 #include "verdictd/queueio/internal/parser_inl.h"

@@ -1,4 +1,4 @@
-// Template body of ForEachNetlinkMessage; included by parser.h only.
+// Template bodies of ForEachNetlinkMessage and ParseDatagram; included by parser.h only.
 #pragma once
 
 #include <linux/netlink.h>
@@ -21,6 +21,27 @@ bool ForEachNetlinkMessage(std::span<const std::uint8_t> datagram, Fn&& fn) noex
     if (offset > datagram.size()) break;
   }
   return offset >= datagram.size();
+}
+
+template <typename Fn>
+std::size_t ParseDatagram(std::span<const std::uint8_t> datagram, Fn&& fn) noexcept {
+  std::size_t offset = 0;
+  std::size_t calls = 0;
+  while (offset < datagram.size()) {
+    const auto rest = datagram.subspan(offset);
+    PacketView view;
+    const ParseResult result = ParsePacketMessage(rest, view);
+    ++calls;
+    fn(result, static_cast<const PacketView&>(view));
+    if (rest.size() < sizeof(nlmsghdr)) break;
+    nlmsghdr header;
+    std::memcpy(&header, rest.data(), sizeof header);
+    // A length shorter than a header or longer than what is left: the next
+    // message cannot be found (ParsePacketMessage reported it).
+    if (header.nlmsg_len < sizeof(nlmsghdr) || header.nlmsg_len > rest.size()) break;
+    offset += NLMSG_ALIGN(header.nlmsg_len);
+  }
+  return calls;
 }
 
 }  // namespace verdictd::queueio
