@@ -1,13 +1,10 @@
 #include "verdictd/queueio/parser.h"
 
 #include <arpa/inet.h>
-#include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <linux/netlink.h>
-
-#include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include <array>
 #include <cstring>
@@ -19,10 +16,9 @@ constexpr std::uint16_t kPacketMessageType = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MS
 constexpr std::size_t kPacketHdrSize = 7;  // sizeof(nfqnl_msg_packet_hdr), packed
 constexpr std::size_t kAttrsOffset = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
 
-// nfq_nlmsg_parse() fills a table indexed by attribute type up to the NFQA_MAX
-// libnetfilter_queue was built with; leave room for a newer one.
-constexpr std::size_t kAttrTableSize = 64;
-static_assert(kAttrTableSize > NFQA_MAX);
+// Attribute payloads by type (types above NFQA_MAX are skipped, as
+// nfq_nlmsg_parse() skips them); a null data(): the attribute is absent.
+using AttrTable = std::array<std::span<const std::uint8_t>, NFQA_MAX + 1>;
 
 std::uint32_t LoadBe32(const std::uint8_t* p) noexcept {
   std::uint32_t v;
@@ -40,16 +36,8 @@ std::uint64_t LoadBe64(const std::uint8_t* p) noexcept {
   return (std::uint64_t{LoadBe32(p)} << 32) | LoadBe32(p + 4);
 }
 
-// Attribute payload as bytes; nullptr when the attribute is absent.
-std::span<const std::uint8_t> AttrBytes(const nlattr* attr) noexcept {
-  if (attr == nullptr) return {};
-  return {static_cast<const std::uint8_t*>(mnl_attr_get_payload(attr)),
-          mnl_attr_get_payload_len(attr)};
-}
-
-bool AttrU32(const nlattr* attr, std::uint32_t& out) noexcept {
-  auto bytes = AttrBytes(attr);
-  if (attr == nullptr || bytes.size() < 4) return false;
+bool AttrU32(std::span<const std::uint8_t> bytes, std::uint32_t& out) noexcept {
+  if (bytes.size() < 4) return false;
   out = LoadBe32(bytes.data());
   return true;
 }
@@ -62,29 +50,79 @@ void ReadPacketHdr(const std::uint8_t* p, PacketView& out, ParseResult& result) 
   result.id = out.id;
 }
 
+// nfq_nlmsg_parse()'s size rules, checked here in the same single pass that
+// checks the lengths: attributes of these types must have exactly this many
+// payload bytes (0: any size). Doing it inline instead of through
+// mnl_attr_parse()'s callback per attribute cuts parsing roughly in half
+// (see bench/pipeline_bench.cc), and parsing is most of the per-packet work.
+constexpr std::size_t ExactPayloadSize(std::uint16_t type) noexcept {
+  switch (type) {
+    case NFQA_MARK:
+    case NFQA_IFINDEX_INDEV:
+    case NFQA_IFINDEX_OUTDEV:
+    case NFQA_IFINDEX_PHYSINDEV:
+    case NFQA_IFINDEX_PHYSOUTDEV:
+    case NFQA_CAP_LEN:
+    case NFQA_SKB_INFO:
+    case NFQA_SECCTX:
+    case NFQA_UID:
+    case NFQA_GID:
+    case NFQA_CT_INFO:
+      return sizeof(std::uint32_t);
+    case NFQA_TIMESTAMP:
+      return sizeof(nfqnl_msg_packet_timestamp);
+    case NFQA_HWADDR:
+      return sizeof(nfqnl_msg_packet_hw);
+    case NFQA_PACKET_HDR:
+      return sizeof(nfqnl_msg_packet_hdr);
+    default:
+      return 0;
+  }
+}
+
+struct WalkResult {
+  ParseStatus status = ParseStatus::kOk;
+  bool wrong_size = false;  // a known attribute has the wrong size (nfq_nlmsg_parse would fail)
+};
+
 // Walks the attributes strictly: mnl_attr_parse() stops silently at the first
 // impossible length, which would turn a damaged message into a packet with
 // missing attributes. Also picks up the packet id early, so that a message
-// damaged after its header still gets a verdict.
-ParseStatus StrictWalk(const std::uint8_t* attrs, std::size_t size, bool cut, PacketView& out,
-                       ParseResult& result) noexcept {
+// damaged after its header still gets a verdict, and fills `table` (indexed
+// by type, the last attribute of a type wins) as nfq_nlmsg_parse() would.
+WalkResult StrictWalk(const std::uint8_t* attrs, std::size_t size, bool cut, PacketView& out,
+                      ParseResult& result, AttrTable& table) noexcept {
+  WalkResult walk;
   std::size_t offset = 0;
   while (offset < size) {
     const std::size_t remaining = size - offset;
-    if (remaining < sizeof(nlattr)) return cut ? ParseStatus::kTruncated : ParseStatus::kBadLength;
+    if (remaining < sizeof(nlattr)) {
+      walk.status = cut ? ParseStatus::kTruncated : ParseStatus::kBadLength;
+      return walk;
+    }
     nlattr header;
     std::memcpy(&header, attrs + offset, sizeof header);
-    if (header.nla_len < sizeof(nlattr)) return ParseStatus::kBadLength;
-    if (header.nla_len > remaining) {
-      return cut ? ParseStatus::kTruncated : ParseStatus::kBadLength;
+    if (header.nla_len < sizeof(nlattr)) {
+      walk.status = ParseStatus::kBadLength;
+      return walk;
     }
-    if ((header.nla_type & NLA_TYPE_MASK) == NFQA_PACKET_HDR && !result.has_id &&
-        header.nla_len >= NLA_HDRLEN + kPacketHdrSize) {
+    if (header.nla_len > remaining) {
+      walk.status = cut ? ParseStatus::kTruncated : ParseStatus::kBadLength;
+      return walk;
+    }
+    const std::uint16_t type = header.nla_type & NLA_TYPE_MASK;
+    const std::size_t payload = header.nla_len - NLA_HDRLEN;
+    if (type == NFQA_PACKET_HDR && !result.has_id && payload >= kPacketHdrSize) {
       ReadPacketHdr(attrs + offset + NLA_HDRLEN, out, result);
+    }
+    if (type < table.size()) {
+      const std::size_t exact = ExactPayloadSize(type);
+      if (exact != 0 && payload != exact) walk.wrong_size = true;
+      table[type] = {attrs + offset + NLA_HDRLEN, payload};
     }
     offset += NLA_ALIGN(header.nla_len);
   }
-  return ParseStatus::kOk;
+  return walk;
 }
 
 }  // namespace
@@ -157,31 +195,28 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
   out.family = gen.nfgen_family;
   out.queue_num = ntohs(gen.res_id);
 
-  const ParseStatus walk =
-      StrictWalk(message.data() + kAttrsOffset, available - kAttrsOffset, cut, out, result);
-  if (walk != ParseStatus::kOk) {
-    result.status = walk;
+  AttrTable attrs{};
+  const WalkResult walk = StrictWalk(message.data() + kAttrsOffset, available - kAttrsOffset, cut,
+                                     out, result, attrs);
+  if (walk.status != ParseStatus::kOk) {
+    result.status = walk.status;
     return result;
   }
   if (cut) {
     result.status = ParseStatus::kTruncated;
     return result;
   }
-
-  std::array<nlattr*, kAttrTableSize> attrs{};
-  // The whole message is inside `message` and its attribute lengths are sane.
-  const auto* nlh = reinterpret_cast<const nlmsghdr*>(message.data());
-  if (nfq_nlmsg_parse(nlh, attrs.data()) < 0) {
+  if (walk.wrong_size) {
     // An attribute of a known type has the wrong size for it.
     result.status = ParseStatus::kBadLength;
     return result;
   }
 
-  if (attrs[NFQA_PACKET_HDR] == nullptr) {
+  if (attrs[NFQA_PACKET_HDR].data() == nullptr) {
     result.status = ParseStatus::kMissingPacketHdr;
     return result;
   }
-  auto hdr = AttrBytes(attrs[NFQA_PACKET_HDR]);
+  auto hdr = attrs[NFQA_PACKET_HDR];
   if (hdr.size() < kPacketHdrSize) {
     result.status = ParseStatus::kBadLength;
     return result;
@@ -197,7 +232,7 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
   out.has_uid = AttrU32(attrs[NFQA_UID], out.uid);
   out.has_gid = AttrU32(attrs[NFQA_GID], out.gid);
 
-  auto ts = AttrBytes(attrs[NFQA_TIMESTAMP]);
+  auto ts = attrs[NFQA_TIMESTAMP];
   if (ts.size() >= 16) {
     const std::uint64_t sec = LoadBe64(ts.data());
     const std::uint64_t usec = LoadBe64(ts.data() + 8);
@@ -205,7 +240,7 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
     out.timestamp_ns = static_cast<std::int64_t>(sec * 1'000'000'000ull + usec * 1'000ull);
   }
 
-  out.payload = AttrBytes(attrs[NFQA_PAYLOAD]);
+  out.payload = attrs[NFQA_PAYLOAD];
   std::uint32_t cap_len = 0;
   // The kernel sends NFQA_CAP_LEN only when it copied less than the packet.
   out.original_length = AttrU32(attrs[NFQA_CAP_LEN], cap_len)
@@ -219,11 +254,11 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
                       ? static_cast<CtInfo>(ct_info)
                       : CtInfo::kUnknown;
   }
-  if (const nlattr* ct = attrs[NFQA_CT]; ct != nullptr) {
+  if (attrs[NFQA_CT].data() != nullptr) {
     out.has_ct = true;
     // The table entry only says the nest is at least an attribute header;
     // walk its members with the same length checks as the outer walk.
-    auto nest = AttrBytes(ct);
+    auto nest = attrs[NFQA_CT];
     std::size_t offset = 0;
     while (nest.size() - offset >= sizeof(nlattr)) {
       nlattr inner;
