@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -65,6 +68,22 @@ std::string DiagnoseBind(const HostPort& hp) {
   return reason;
 }
 
+// Opens and closes one TCP connection to host:port (any address: loopback).
+void Knock(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
+  const bool any = host.empty() || host == "0.0.0.0" || host == "::";
+  addrinfo* result = nullptr;
+  if (getaddrinfo(any ? "127.0.0.1" : host.c_str(), std::to_string(port).c_str(), &hints, &result) != 0) return;
+  const int fd = socket(result->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd >= 0) {
+    connect(fd, result->ai_addr, result->ai_addrlen);  // non-blocking: the SYN is enough
+    close(fd);
+  }
+  freeaddrinfo(result);
+}
+
 }  // namespace
 
 MetricsServer::MetricsServer(const std::string& listen) : listen_(listen) {
@@ -85,7 +104,28 @@ MetricsServer::MetricsServer(const std::string& listen) : listen_(listen) {
   AddCollectable(std::make_shared<ProcessCollector>());
 }
 
-MetricsServer::~MetricsServer() = default;
+MetricsServer::~MetricsServer() {
+  // civetweb's master thread polls its listening socket with a 2 s timeout
+  // and only then sees the stop flag, so a plain stop takes up to 2 s (every
+  // daemon exit, every test). A connection wakes the poll: knock on our own
+  // port until the server is gone.
+  const int port_number = port();
+  std::atomic<bool> stopped{false};
+  std::thread knocker;
+  if (port_number > 0) {
+    knocker = std::thread([&] {
+      HostPort hp;
+      SplitListen(listen_, hp);
+      while (!stopped.load()) {
+        Knock(hp.host, port_number);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  exposer_.reset();
+  stopped = true;
+  if (knocker.joinable()) knocker.join();
+}
 
 void MetricsServer::AddCollectable(std::shared_ptr<prometheus::Collectable> collectable) {
   std::lock_guard lock(mutex_);

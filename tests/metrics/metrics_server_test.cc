@@ -1,6 +1,8 @@
 #include "verdictd/metrics/metrics_server.h"
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +44,15 @@ TEST(MetricsServer, port_in_use_is_a_one_line_error_naming_the_address) {
     EXPECT_NE(message.find("[metrics] listen"), std::string::npos) << message;
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
   }
+}
+
+TEST(MetricsServer, stops_promptly) {
+  // civetweb alone needs up to 2 s to notice the stop; every daemon exit waits for it.
+  auto server = std::make_unique<MetricsServer>("127.0.0.1:0");
+  testing::HttpGet(server->port());
+  const auto start = std::chrono::steady_clock::now();
+  server.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1000));
 }
 
 TEST(MetricsServer, rejects_a_listen_string_without_a_port) {
