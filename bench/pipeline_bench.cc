@@ -9,10 +9,11 @@
 // Every benchmark reports allocs_per_packet from the counting operator new
 // (bench/support): the steady state must be 0.
 //
-// Messages: laid out exactly as the kernel builds them for a forwarded IPv4
-// UDP packet (nfqnl_build_packet_message: packet header, in/out interface,
-// hardware address, payload), 64-byte UDP payload. Packet ids increase as
-// they do in the kernel, so the batcher folds runs as it does live.
+// Messages: the captured kernel fixture ipv4_udp (tests/fixtures) when the
+// fixtures are built, else one laid out exactly as the kernel builds it for a
+// forwarded IPv4 UDP packet (nfqnl_build_packet_message: packet header, in/out
+// interface, hardware address, payload), 64-byte UDP payload. Packet ids
+// increase as they do in the kernel, so the batcher folds runs as it does live.
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -34,6 +35,11 @@
 #include "verdictd/queueio/verdict_encoder.h"
 #include "verdictd/queueio/verdict_sink.h"
 #include "verdictd/service/decider.h"
+
+#if __has_include("verdictd/test_fixtures/fixtures.h")
+#include "verdictd/test_fixtures/fixtures.h"
+#define VERDICTD_HAVE_FIXTURES 1
+#endif
 
 namespace {
 
@@ -105,12 +111,31 @@ std::vector<std::uint8_t> PacketMessage(std::uint32_t id) {
   return out;
 }
 
+// The message the pipeline replays: the captured one when it is there and
+// has its packet id where the replay rewrites it.
+std::vector<std::uint8_t> TemplateMessage() {
+#ifdef VERDICTD_HAVE_FIXTURES
+  std::vector<std::uint8_t> captured = verdictd::test_fixtures::LoadFixture("ipv4_udp");
+  PacketView packet;
+  std::uint32_t at_offset = 0;
+  if (captured.size() >= kIdOffset + 4) {
+    std::memcpy(&at_offset, captured.data() + kIdOffset, 4);
+    const auto result = verdictd::queueio::ParsePacketMessage(captured, packet);
+    if (result.status == verdictd::queueio::ParseStatus::kOk && packet.id == ntohl(at_offset)) {
+      return captured;
+    }
+  }
+#endif
+  return PacketMessage(1);
+}
+
 // Serves pre-built packet messages like a receive would: each datagram gets
 // the next packet id written into it (the kernel numbers packets in order).
 class ReplaySource final : public verdictd::queueio::PacketSource {
  public:
   ReplaySource(std::size_t ring, std::size_t batch) : batch_size_(batch), slots_(batch) {
-    for (std::size_t i = 0; i < ring; ++i) ring_.push_back(PacketMessage(1));
+    const std::vector<std::uint8_t> message = TemplateMessage();
+    for (std::size_t i = 0; i < ring; ++i) ring_.push_back(message);
   }
   ReceiveStatus Receive(ReceiveBatch& batch, bool, int) noexcept override {
     for (std::size_t i = 0; i < batch_size_; ++i) {
@@ -205,7 +230,7 @@ void BM_Pipeline_ParseDecideEncodeBatch(benchmark::State& state) {
 BENCHMARK(BM_Pipeline_ParseDecideEncodeBatch)->Arg(1)->Arg(16)->Arg(64)->Arg(256);
 
 void BM_Parse_PacketMessage(benchmark::State& state) {
-  const std::vector<std::uint8_t> message = PacketMessage(7);
+  const std::vector<std::uint8_t> message = TemplateMessage();
   auto parse = [&] {
     PacketView packet;
     auto result = verdictd::queueio::ParsePacketMessage(message, packet);
@@ -221,6 +246,33 @@ void BM_Parse_PacketMessage(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(packets));
 }
 BENCHMARK(BM_Parse_PacketMessage);
+
+#ifdef VERDICTD_HAVE_FIXTURES
+// Every captured packet fixture in turn (UDP, IPv6, GSO TCP, uid/gid,
+// metadata only, cut by the copy range, mark, timestamp): a mix of shapes.
+void BM_Parse_CapturedMix(benchmark::State& state) {
+  std::vector<std::vector<std::uint8_t>> messages;
+  for (const auto& name : verdictd::test_fixtures::PacketFixtureNames()) {
+    messages.push_back(verdictd::test_fixtures::LoadFixture(name));
+  }
+  std::size_t next = 0;
+  auto parse = [&] {
+    PacketView packet;
+    auto result = verdictd::queueio::ParsePacketMessage(messages[next], packet);
+    next = next + 1 == messages.size() ? 0 : next + 1;
+    benchmark::DoNotOptimize(result);
+    benchmark::DoNotOptimize(packet);
+  };
+  ReportSteadyAllocations(state, 1, parse);
+  std::uint64_t packets = 0;
+  for (auto _ : state) {
+    parse();
+    ++packets;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(packets));
+}
+BENCHMARK(BM_Parse_CapturedMix);
+#endif
 
 // One NFQNL_MSG_VERDICT per packet, each its own buffer (one send each).
 void BM_Encode_SingleVerdict(benchmark::State& state) {
