@@ -1,0 +1,113 @@
+// The per-worker side of the rule engine: decides one packet against a
+// compiled RuleSet and carries the worker's own state (Hyperscan scratch,
+// rate-limit buckets, bypass flow table, per-rule counters).
+//
+// One RuleEngine per worker, used only on that worker's thread. The
+// constructor allocates everything (control plane, may throw); Decide() is
+// noexcept, takes no lock, allocates nothing and makes no syscall except a
+// vDSO clock read when a rate-limit rule matches without a time given.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "verdictd/metrics/relaxed_counter.h"
+#include "verdictd/queueio/packet.h"
+#include "verdictd/queueio/verdict.h"
+#include "verdictd/rules/packet_headers.h"
+#include "verdictd/rules/rule_set.h"
+
+struct hs_scratch;
+
+namespace verdictd::rules {
+
+class LogRing;
+class RuleStats;
+
+// Why a packet got its verdict.
+enum class DecisionReason : std::uint8_t { kRule, kNoMatch, kUnparseable, kFragment };
+
+struct Decision {
+  queueio::Verdict verdict;
+  std::int32_t rule = -1;  // index of the deciding rule, -1 for none
+  DecisionReason reason = DecisionReason::kNoMatch;
+};
+
+// Events the engine counts per worker (single writer, read at scrape).
+struct alignas(64) EngineCounters {
+  metrics::RelaxedCounter packets;
+  metrics::RelaxedCounter unparseable;      // truncated, bad lengths, not IP
+  metrics::RelaxedCounter fragments;        // non-first fragments
+  metrics::RelaxedCounter no_match;
+  metrics::RelaxedCounter content_scans;
+  metrics::RelaxedCounter rate_limited;     // over the rate: got over_limit
+  metrics::RelaxedCounter bypass_marked;    // flows handed to the firewall
+  metrics::RelaxedCounter flow_evictions;   // bypass flows pushed out of the table
+  metrics::RelaxedCounter rate_evictions;   // rate buckets pushed out of the table
+  metrics::RelaxedCounter log_queued;
+  metrics::RelaxedCounter log_dropped_full;
+  metrics::RelaxedCounter log_dropped_rate;
+};
+
+struct RuleCounter {
+  metrics::RelaxedCounter hits;
+  metrics::RelaxedCounter bytes;
+};
+
+class RuleEngine {
+ public:
+  // `log` (may be null) is this worker's log ring; `stats` (may be null) sums
+  // this engine's counters into the metrics until the engine is destroyed.
+  RuleEngine(std::shared_ptr<const RuleSet> rules, LogRing* log = nullptr,
+             std::shared_ptr<RuleStats> stats = nullptr);
+  ~RuleEngine();
+  RuleEngine(const RuleEngine&) = delete;
+  RuleEngine& operator=(const RuleEngine&) = delete;
+
+  // `now_ns`: CLOCK_MONOTONIC time for rate limits (0: read it when needed).
+  Decision Decide(const queueio::PacketView& packet, std::int64_t now_ns = 0) noexcept;
+
+  const RuleSet& rules() const noexcept { return *rules_; }
+  std::size_t rule_count() const noexcept;
+  const std::string& rule_name(std::size_t rule) const noexcept;
+  const EngineCounters& counters() const noexcept { return counters_; }
+  const RuleCounter& rule_counter(std::size_t rule) const noexcept { return rule_counters_[rule]; }
+
+ private:
+  struct FlowEntry;
+  struct RateEntry;
+  std::int32_t Match(const queueio::PacketView& packet, const PacketFields& fields,
+                     bool fragment) noexcept;
+  bool ContentMatches(std::span<const std::uint32_t> patterns, const queueio::PacketView& packet,
+                      const PacketFields& fields) noexcept;
+  queueio::Verdict Apply(std::size_t rule, const queueio::PacketView& packet,
+                         const PacketFields& fields, std::int64_t& now_ns) noexcept;
+  bool RateAllows(std::size_t rule, const PacketFields& fields, std::int64_t now_ns) noexcept;
+  bool BypassNow(std::size_t rule, const queueio::PacketView& packet,
+                 const PacketFields& fields) noexcept;
+  void Log(std::size_t rule, const queueio::PacketView& packet, const PacketFields& fields,
+           const queueio::Verdict& verdict, std::int64_t& now_ns) noexcept;
+
+  std::shared_ptr<const RuleSet> rules_;
+  hs_scratch* scratch_ = nullptr;
+  std::vector<std::uint32_t> pattern_seen_;  // scan generation that found each pattern
+  std::uint32_t scan_generation_ = 0;
+  bool scanned_ = false;
+  std::vector<FlowEntry> flows_;
+  std::vector<RateEntry> rates_;
+  std::uint64_t sequence_ = 0;  // packets decided: the flow table's clock
+  LogRing* log_;
+  double log_tokens_ = 0;
+  std::int64_t log_last_ns_ = 0;
+  EngineCounters counters_;
+  std::unique_ptr<RuleCounter[]> rule_counters_;
+  std::shared_ptr<RuleStats> stats_;
+
+  friend int OnPatternMatch(unsigned id, unsigned long long from, unsigned long long to,
+                            unsigned flags, void* context);
+};
+
+}  // namespace verdictd::rules
