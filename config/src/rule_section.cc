@@ -742,6 +742,7 @@ void ParseEngine(const toml::node& node, RuleEngineSettings& engine, Reporter& r
 
 void ParseRulesSection(const toml::table& root, std::string_view file, RulesSection& out,
                        std::vector<Diagnostic>& diagnostics) {
+  const std::size_t first_diagnostic = diagnostics.size();
   Reporter r{std::string(file), diagnostics};
   const std::filesystem::path base = BaseDirectory(file);
   ParseRulesAndSets(root, std::string(file), out.rules, out.sets, base, r);
@@ -756,6 +757,10 @@ void ParseRulesSection(const toml::table& root, std::string_view file, RulesSect
       const std::string resolved = std::filesystem::absolute(base / *path).lexically_normal().string();
       out.include_files.push_back(resolved);
       toml::table included;
+      if (std::ifstream probe(resolved); !probe) {
+        r.Error(element, "rule_files", "cannot read rule file '" + resolved + "' (check the path and permissions)");
+        return;
+      }
       try {
         included = toml::parse_file(resolved);
       } catch (const toml::parse_error& error) {
@@ -816,6 +821,21 @@ void ParseRulesSection(const toml::table& root, std::string_view file, RulesSect
       }
     }
   }
+  // Report in source order: files in the order they were read, then line, column.
+  std::vector<std::string> files;
+  for (std::size_t i = first_diagnostic; i < diagnostics.size(); ++i) {
+    if (std::find(files.begin(), files.end(), diagnostics[i].file) == files.end()) {
+      files.push_back(diagnostics[i].file);
+    }
+  }
+  auto file_rank = [&](const std::string& f) { return std::find(files.begin(), files.end(), f) - files.begin(); };
+  std::stable_sort(diagnostics.begin() + static_cast<std::ptrdiff_t>(first_diagnostic), diagnostics.end(),
+                   [&](const Diagnostic& a, const Diagnostic& b) {
+                     const auto fa = file_rank(a.file), fb = file_rank(b.file);
+                     if (fa != fb) return fa < fb;
+                     if (a.line != b.line) return a.line < b.line;
+                     return a.column < b.column;
+                   });
 }
 
 namespace {

@@ -353,25 +353,23 @@ bool RuleEngine::BypassNow(std::size_t rule, const queueio::PacketView& packet,
   key.b = forward ? f.dst : f.src;
   key.port_a = f.has_ports ? (forward ? f.src_port : f.dst_port) : 0;
   key.port_b = f.has_ports ? (forward ? f.dst_port : f.src_port) : 0;
-  std::uint64_t h = HashBytes(key.a.data(), 16, f.protocol);
+  std::uint64_t h = HashBytes(key.a.data(), 16, f.protocol ^ (rule << 8));
   h = HashBytes(key.b.data(), 16, h ^ (static_cast<std::uint64_t>(key.port_a) << 16 | key.port_b));
   FlowEntry* bucket = &flows_[(h & (flows_.size() - 1)) & ~(kWays - 1)];
   FlowEntry* entry = nullptr;
   FlowEntry* victim = bucket;
   for (std::size_t w = 0; w < kWays; ++w) {
     FlowEntry& e = bucket[w];
-    if (e.family == key.family && e.protocol == key.protocol && e.port_a == key.port_a &&
+    if (e.family == key.family && e.rule == rule && e.protocol == key.protocol && e.port_a == key.port_a &&
         e.port_b == key.port_b && e.a == key.a && e.b == key.b) {
       entry = &e;
       break;
     }
     if (e.family == 0 || (victim->family != 0 && e.last_seen < victim->last_seen)) victim = &e;
   }
-  if (entry == nullptr || entry->rule != rule) {
-    if (entry == nullptr) {
-      if (victim->family != 0) counters_.flow_evictions.Add();
-      entry = victim;
-    }
+  if (entry == nullptr) {
+    if (victim->family != 0) counters_.flow_evictions.Add();
+    entry = victim;
     key.rule = static_cast<std::uint32_t>(rule);
     *entry = key;
   }
