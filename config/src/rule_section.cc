@@ -993,6 +993,7 @@ void PrintRulesSection(const RulesSection& rules, toml::table& root) {
     root.insert_or_assign("rule_files", std::move(files));
   }
   const RuleEngineSettings& e = rules.engine;
+  if (e == RuleEngineSettings{}) return;  // defaults: documented in docs/rules.md
   toml::table engine;
   engine.insert("unparseable", VerdictText(e.unparseable));
   engine.insert("fragments", e.fragments_use_rules ? std::string("rules") : VerdictText(e.fragments));

@@ -122,7 +122,8 @@ TEST(Loader, unknown_key_without_a_near_match_lists_the_valid_keys) {
 TEST(Loader, unknown_section_suggests_the_nearest_section) {
   EXPECT_EQ(Errors("[metric]\nenabled = true\n"),
             "test.toml:1:2: metric: unknown key; did you mean \"metrics\"? (valid in the top "
-            "level: queues, verdict, metrics, control, log, process, rules)\n");
+            "level: queues, verdict, metrics, control, log, process, rules, sets, rule_files, "
+            "rule_engine)\n");
 }
 
 TEST(Loader, unknown_queue_key) {
@@ -296,7 +297,10 @@ TEST(Loader, syntax_error_names_line_and_column) {
 }
 
 TEST(Loader, rules_section_keys_are_not_unknown) {
-  EXPECT_TRUE(Load("[rules]\ninclude = [\"a.rules\"]\n").ok());
+  const LoadResult result = Load(
+      "[[rules]]\nname = \"a\"\nsrc = [\"@s\"]\naction = \"drop\"\n[sets.s]\nprefixes = [\"10.0.0.0/8\"]\n"
+      "[rule_engine]\nlog_rate = 5\n");
+  EXPECT_TRUE(result.ok()) << FormatDiagnostics(result.diagnostics);
 }
 
 TEST(Loader, missing_file_is_one_diagnostic) {

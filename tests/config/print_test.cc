@@ -45,7 +45,12 @@ TEST(ToToml, every_field_changed_loads_back_equal) {
   second.receive_buffer_bytes = 4096;
   second.receive_batch = 1024;
   config.queues.push_back(second);
-  config.rules.include_files = {"/etc/verdictd/a.rules", "b \"quoted\".rules"};
+  RuleSpec rule;  // rule files must exist to load back, so the rules are inline
+  rule.name = "drop \"quoted\" telnet";
+  rule.dst_ports = {{23, 23}};
+  rule.action.kind = ActionKind::kDrop;
+  config.rules.rules.push_back(rule);
+  config.rules.engine.log_file = "/var/log/verdictd rules.json";
   const LoadResult result = Reload(config);
   ASSERT_TRUE(result.ok()) << FormatDiagnostics(result.diagnostics) << ToToml(config);
   EXPECT_EQ(result.config, config) << ToToml(config);

@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-#include "packet_builder.h"
+#include "verdictd/rules/testing/packet_builder.h"
 #include "test_util.h"
 #include "verdictd/rules/rule_log.h"
 #include "verdictd/rules/rule_stats.h"

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "packet_builder.h"
+#include "verdictd/rules/testing/packet_builder.h"
 
 namespace verdictd::rules {
 namespace {

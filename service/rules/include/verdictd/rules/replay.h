@@ -1,0 +1,26 @@
+// Offline replay: runs the rule engine of a configuration over a pcap file
+// and prints each packet's verdict and deciding rule, then a summary.
+// `verdictd replay --config FILE capture.pcap` calls ReplayMain().
+//
+// Control plane / tool code: allocates, prints, never throws (problems are
+// printed and become the exit status).
+#pragma once
+
+#include <iosfwd>
+#include <string>
+
+namespace verdictd::rules {
+
+struct ReplayOptions {
+  std::string config_path;  // empty: the embedded defaults (no rules)
+  std::string pcap_path;
+  bool summary_only = false;
+};
+
+// 0: replayed; 2: the configuration, the rules or the capture could not be read.
+int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
+
+// argv[0] is "replay": parses `--config FILE [--summary] capture.pcap`.
+int ReplayMain(int argc, char** argv);
+
+}  // namespace verdictd::rules
