@@ -88,16 +88,9 @@ void CheckContradictions(const Config& config, unsigned online_cpus, const Sourc
                                    "queue numbers are 16-bit"));
       ok = false;
     }
-    if (range.cpus.empty()) {
-      if (count > online_cpus) {
-        const std::string key = prefix + ".count";
-        out.push_back(MakeDiagnostic(
-            map.Find(key), key,
-            "at most " + std::to_string(online_cpus) + " queues (one per online CPU)",
-            std::to_string(count),
-            "name a CPU for each queue in 'cpus' to let CPUs serve several queues"));
-      }
-    } else if (range.cpus.size() != count) {
+    // Without a cpus list, workers go round-robin over the online CPUs, so
+    // more queues than CPUs is allowed (CPUs then serve several queues).
+    if (!range.cpus.empty() && range.cpus.size() != count) {
       const std::string key = prefix + ".cpus";
       out.push_back(MakeDiagnostic(
           map.Find(key), key,

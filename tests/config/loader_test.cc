@@ -220,10 +220,8 @@ TEST(Loader, per_cpu_range_overlap_uses_the_online_cpu_count) {
             "");
 }
 
-TEST(Loader, more_queues_than_cpus_without_cpus_list) {
-  EXPECT_EQ(Errors("[[queues]]\ncount = 8\n"),
-            "test.toml:2:9: queues[0].count: expected at most 4 queues (one per online CPU), "
-            "found 8; name a CPU for each queue in 'cpus' to let CPUs serve several queues\n");
+TEST(Loader, more_queues_than_cpus_share_cpus_round_robin) {
+  EXPECT_EQ(Errors("[[queues]]\ncount = 8\n"), "");
   EXPECT_EQ(Errors("[[queues]]\ncount = 8\ncpus = [0, 1, 2, 3, 0, 1, 2, 3]\n"), "");
 }
 

@@ -1,0 +1,76 @@
+// The local control socket and its client (`verdictd ctl`).
+//
+// Protocol: a client connects to the unix stream socket, sends one command
+// line ("reload", "status" or "config", at most 256 bytes, ending in '\n' or
+// the end of its writes), and reads the reply until the server closes. The
+// reply's first line is "ok" or "error: <why>", optionally followed by
+// details (for "ok", the rest of the first line may carry a summary).
+//
+// The socket is created with mode 0600 (only its owner, normally root, can
+// connect) and peers whose uid is neither 0 nor ours are refused. One server
+// thread serves clients one after the other, each bounded by a one-second
+// timeout, so a stuck client delays the next by at most that. Malformed input
+// gets an error reply; it never stops the server.
+//
+// Control-plane code: constructors throw std::runtime_error with a one-line
+// message; nothing here runs on the packet path.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <iosfwd>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "verdictd/metrics/service_counters.h"
+#include "verdictd/metrics/worker_counters.h"
+
+namespace verdictd::service {
+
+class Reloader;
+
+class ControlServer {
+ public:
+  // Returns the whole reply for one command (first line "ok..." or "error: ...").
+  using Handler = std::function<std::string(std::string_view command)>;
+
+  // Binds `path` (replacing a stale socket file, refusing one a live process
+  // serves) and starts serving. counters.control_requests/control_errors are
+  // written only by the server thread.
+  ControlServer(std::string path, Handler handler, metrics::ServiceCounters& counters);
+  ~ControlServer();  // stops the thread and removes the socket file
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  void Serve() noexcept;
+  void ServeOne(int client) noexcept;
+
+  std::string path_;
+  Handler handler_;
+  metrics::ServiceCounters& counters_;
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;  // eventfd: wakes the thread to stop
+  std::thread thread_;
+};
+
+// The commands of a running daemon: reload (through `reloader`), status, config.
+// `extra_status` (optional) appends lines to the status reply, e.g. the
+// workers' counters from WorkerCountersStatus().
+ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCounters& counters,
+                                          std::function<std::string()> extra_status = {});
+
+// Status lines summed over all workers: "packets N", "verdicts_accept N", ...
+std::string WorkerCountersStatus(std::span<const metrics::WorkerCounters> workers);
+
+// Client side: sends `command` to the server at `socket_path` and copies the
+// reply to `out` (errors about the connection itself go to `err`). Returns the
+// exit code: 0 when the reply starts with "ok", 1 otherwise.
+int SendControlCommand(const std::string& socket_path, std::string_view command, std::ostream& out,
+                       std::ostream& err);
+
+}  // namespace verdictd::service

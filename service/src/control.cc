@@ -1,0 +1,308 @@
+#include "verdictd/service/control.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ostream>
+#include <stdexcept>
+
+#include "verdictd/config/loader.h"
+#include "verdictd/config/values.h"
+#include "verdictd/service/reload.h"
+
+namespace verdictd::service {
+
+namespace {
+
+constexpr std::size_t kMaxRequest = 256;
+constexpr int kClientTimeoutMs = 1000;
+
+std::string Errno() { return std::strerror(errno); }
+
+sockaddr_un Address(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    throw std::runtime_error("control socket path '" + path + "' must be 1 to " +
+                             std::to_string(sizeof(address.sun_path) - 1) + " bytes");
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  return address;
+}
+
+// Connects to `path`; returns the fd or -1 (errno set).
+int Connect(const std::string& path) {
+  const sockaddr_un address = Address(path);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+void SetTimeouts(int fd, int ms) {
+  timeval timeout{ms / 1000, (ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+}
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.remove_suffix(1);
+  }
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  return text;
+}
+
+bool Printable(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+ControlServer::ControlServer(std::string path, Handler handler,
+                             metrics::ServiceCounters& counters)
+    : path_(std::move(path)), handler_(std::move(handler)), counters_(counters) {
+  const sockaddr_un address = Address(path_);
+  // A leftover socket file from a crashed run is replaced; one that a live
+  // process still serves is not.
+  struct stat existing {};
+  if (::lstat(path_.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode)) {
+      throw std::runtime_error("control socket path " + path_ +
+                               " exists and is not a socket; remove it or set [control] socket");
+    }
+    if (const int fd = Connect(path_); fd >= 0) {
+      ::close(fd);
+      throw std::runtime_error("control socket " + path_ +
+                               " is served by another running process (another verdictd?)");
+    }
+    ::unlink(path_.c_str());
+  }
+  // The parent directory (/run/verdictd) is created when missing, private.
+  if (const auto slash = path_.rfind('/'); slash != std::string::npos && slash > 0) {
+    const std::string dir = path_.substr(0, slash);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw std::runtime_error("cannot create the control socket directory " + dir + ": " +
+                               Errno());
+    }
+  }
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) throw std::runtime_error("control socket: socket(): " + Errno());
+  // umask makes the socket 0600 from the moment it exists (no chmod race).
+  const mode_t old_mask = ::umask(0177);
+  const int bound = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+  const int bind_errno = errno;
+  ::umask(old_mask);
+  if (bound != 0 || ::listen(listen_fd_, 16) != 0) {
+    const std::string why = std::strerror(bound != 0 ? bind_errno : errno);
+    ::close(listen_fd_);
+    throw std::runtime_error("cannot listen on control socket " + path_ + ": " + why +
+                             "; set [control] socket or disable it with [control] enabled = false");
+  }
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) {
+    ::close(listen_fd_);
+    ::unlink(path_.c_str());
+    throw std::runtime_error("control socket: eventfd(): " + Errno());
+  }
+  thread_ = std::thread([this] { Serve(); });
+}
+
+ControlServer::~ControlServer() {
+  const std::uint64_t one = 1;
+  if (::write(stop_fd_, &one, sizeof one) < 0) {
+    // Cannot happen with a fresh eventfd; the join below would then hang, so
+    // shut the listening socket down as a second wake-up.
+    ::shutdown(listen_fd_, SHUT_RDWR);
+  }
+  if (thread_.joinable()) thread_.join();
+  ::close(listen_fd_);
+  ::close(stop_fd_);
+  ::unlink(path_.c_str());
+}
+
+void ControlServer::Serve() noexcept {
+  for (;;) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("control socket: poll(): {}", Errno());
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    if ((fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return;
+    const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    ServeOne(client);
+    ::close(client);
+  }
+}
+
+void ControlServer::ServeOne(int client) noexcept {
+  counters_.control_requests.Add();
+  SetTimeouts(client, kClientTimeoutMs);
+  auto reply_error = [&](std::string_view why) {
+    counters_.control_errors.Add();
+    WriteAll(client, "error: " + std::string(why) + "\n");
+  };
+  ucred peer{};
+  socklen_t peer_size = sizeof peer;
+  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 ||
+      (peer.uid != 0 && peer.uid != ::geteuid())) {
+    reply_error("permission denied");
+    return;
+  }
+  std::string request;
+  char buffer[kMaxRequest + 1];
+  while (request.find('\n') == std::string::npos && request.size() <= kMaxRequest) {
+    const ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      reply_error("no complete command within 1 s");
+      return;
+    }
+    if (n == 0) break;
+    request.append(buffer, static_cast<std::size_t>(n));
+  }
+  if (request.size() > kMaxRequest) {
+    reply_error("command longer than " + std::to_string(kMaxRequest) + " bytes");
+    return;
+  }
+  const std::string_view command = Trim(std::string_view(request).substr(0, request.find('\n')));
+  if (!Printable(command)) {
+    reply_error("command contains non-printable bytes");
+    return;
+  }
+  std::string reply;
+  try {
+    reply = handler_(command);
+  } catch (const std::exception& e) {
+    reply_error(e.what());
+    return;
+  }
+  if (!reply.starts_with("ok")) counters_.control_errors.Add();
+  WriteAll(client, reply);
+}
+
+std::string WorkerCountersStatus(std::span<const metrics::WorkerCounters> workers) {
+  std::uint64_t packets = 0;
+  std::array<std::uint64_t, metrics::kVerdictLabels.size()> verdicts{};
+  for (const metrics::WorkerCounters& worker : workers) {
+    packets += worker.packets.value();
+    for (std::size_t k = 0; k < verdicts.size(); ++k) verdicts[k] += worker.verdicts[k].value();
+  }
+  std::string text = "workers " + std::to_string(workers.size()) + "\n";
+  text += "packets " + std::to_string(packets) + "\n";
+  for (std::size_t k = 0; k < verdicts.size(); ++k) {
+    text += std::string("verdicts_") + metrics::kVerdictLabels[k] + " " +
+            std::to_string(verdicts[k]) + "\n";
+  }
+  return text;
+}
+
+ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCounters& counters,
+                                          std::function<std::string()> extra_status) {
+  return [&reloader, &counters, extra_status](std::string_view command) -> std::string {
+    if (command == "reload") {
+      const ReloadResult result = reloader.Reload("control socket");
+      return (result.applied ? "ok reloaded: " : "error: reload failed: ") + result.message + "\n";
+    }
+    if (command == "status") {
+      const config::Config running = reloader.running();
+      std::string text = "ok\n";
+      text += "config_file " +
+              (reloader.source().file.empty() ? std::string("(embedded defaults)")
+                                              : reloader.source().file) +
+              "\n";
+      text += "reloads " + std::to_string(counters.reloads.value()) + "\n";
+      text += "reload_failures " + std::to_string(counters.reload_failures.value()) + "\n";
+      text += "control_requests " + std::to_string(counters.control_requests.value()) + "\n";
+      text += "generation " + std::to_string(reloader.generation()) + "\n";
+      text += "default_verdict " +
+              config::VerdictSettingText(running.verdict.default_verdict) + "\n";
+      std::string last = reloader.last_result();
+      if (const auto newline = last.find('\n'); newline != std::string::npos) {
+        last = last.substr(0, newline) + " ...";
+      }
+      text += "last_reload " + last + "\n";
+      if (extra_status) text += extra_status();
+      return text;
+    }
+    if (command == "config") return "ok\n" + config::ToToml(reloader.running());
+    std::string shown(command.substr(0, 40));
+    return "error: unknown command \"" + shown + "\"; commands: reload, status, config\n";
+  };
+}
+
+int SendControlCommand(const std::string& socket_path, std::string_view command, std::ostream& out,
+                       std::ostream& err) {
+  int fd = -1;
+  try {
+    fd = Connect(socket_path);
+  } catch (const std::exception& e) {
+    err << "verdictd ctl: " << e.what() << "\n";
+    return 1;
+  }
+  if (fd < 0) {
+    err << "verdictd ctl: cannot connect to " << socket_path << ": " << Errno()
+        << " (is verdictd running with [control] enabled? are you root?)\n";
+    return 1;
+  }
+  // Generous: a reload builds a policy (rules) before it answers.
+  SetTimeouts(fd, 30000);
+  std::string request(command);
+  request += '\n';
+  if (!WriteAll(fd, request)) {
+    err << "verdictd ctl: cannot send to " << socket_path << ": " << Errno() << "\n";
+    ::close(fd);
+    return 1;
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string reply;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  if (reply.empty()) {
+    err << "verdictd ctl: no reply from " << socket_path << "\n";
+    return 1;
+  }
+  out << reply;
+  return reply.starts_with("ok") ? 0 : 1;
+}
+
+}  // namespace verdictd::service

@@ -1,0 +1,108 @@
+#include "verdictd/service/reload.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "verdictd/config/changes.h"
+
+namespace verdictd::service {
+
+namespace {
+
+std::string JoinKeys(const std::vector<std::string>& keys) {
+  std::string text;
+  for (const std::string& key : keys) {
+    if (!text.empty()) text += ", ";
+    text += key;
+  }
+  return text;
+}
+
+}  // namespace
+
+config::LoadResult LoadEffectiveConfig(const ConfigSource& source) {
+  config::LoadOptions options;
+  options.online_cpus = source.online_cpus == 0 ? config::OnlineCpuCount() : source.online_cpus;
+  options.overrides = source.overrides;
+  config::LoadResult result = source.file.empty()
+                                  ? config::LoadDefaults(options)
+                                  : config::LoadConfigFile(source.file, options);
+  if (!result.ok() || !source.apply_flags) return result;
+  try {
+    source.apply_flags(result.config);
+  } catch (const std::exception& e) {
+    config::Diagnostic d;
+    d.file = std::string(config::kCommandLineName);
+    d.message = e.what();
+    result.diagnostics.push_back(std::move(d));
+    return result;
+  }
+  // The named flags bypass the file checks; check their result as a whole.
+  result.diagnostics = config::ValidateConfig(result.config, options.online_cpus);
+  return result;
+}
+
+Reloader::Reloader(ConfigSource source, config::Config running, PolicyExchange& exchange,
+                   BuildFn build, metrics::ServiceCounters& counters, ApplyFn apply)
+    : source_(std::move(source)),
+      exchange_(exchange),
+      build_(std::move(build)),
+      apply_(std::move(apply)),
+      counters_(counters),
+      running_(std::move(running)) {}
+
+ReloadResult Reloader::Fail(std::string_view trigger, std::string message) {
+  counters_.reload_failures.Add();
+  spdlog::error("reload ({}) failed, the running configuration is unchanged: {}", trigger,
+                message);
+  last_result_ = "failed: " + message;
+  return ReloadResult{false, exchange_.generation(), std::move(message)};
+}
+
+ReloadResult Reloader::Reload(std::string_view trigger) {
+  std::lock_guard lock(mutex_);
+  const std::string from = source_.file.empty() ? "the embedded defaults" : source_.file;
+  config::LoadResult loaded = LoadEffectiveConfig(source_);
+  if (!loaded.ok()) {
+    std::string message = std::to_string(loaded.diagnostics.size()) + " error(s) in " + from;
+    for (const config::Diagnostic& d : loaded.diagnostics) message += "\n  " + d.ToString();
+    return Fail(trigger, std::move(message));
+  }
+  const std::vector<std::string> restart = config::RestartOnlyChanges(running_, loaded.config);
+  if (!restart.empty()) {
+    return Fail(trigger, "these keys cannot change while verdictd runs, restart to apply them: " +
+                             JoinKeys(restart));
+  }
+  const std::vector<std::string> changed = config::ChangedKeys(running_, loaded.config);
+  const std::uint64_t generation = exchange_.generation() + 1;
+  std::shared_ptr<const Policy> policy;
+  try {
+    policy = build_(loaded.config, generation);
+  } catch (const std::exception& e) {
+    return Fail(trigger, e.what());
+  }
+  // Rule files may have changed even when the configuration did not, so an
+  // unchanged configuration is still rebuilt and published.
+  exchange_.Publish(std::move(policy));
+  running_ = std::move(loaded.config);
+  if (apply_) apply_(running_);
+  counters_.reloads.Add();
+  std::string message = "generation " + std::to_string(generation) + " from " + from +
+                        "; changed: " + (changed.empty() ? "nothing" : JoinKeys(changed));
+  spdlog::info("reload ({}): {}", trigger, message);
+  last_result_ = "applied: " + message;
+  return ReloadResult{true, generation, std::move(message)};
+}
+
+config::Config Reloader::running() const {
+  std::lock_guard lock(mutex_);
+  return running_;
+}
+
+std::string Reloader::last_result() const {
+  std::lock_guard lock(mutex_);
+  return last_result_;
+}
+
+}  // namespace verdictd::service

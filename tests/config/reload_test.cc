@@ -1,0 +1,238 @@
+#include "verdictd/service/reload.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "verdictd/service/control.h"
+#include "verdictd/service/decider.h"
+
+namespace verdictd::service {
+namespace {
+
+queueio::Verdict ToVerdict(const config::VerdictSetting& setting) {
+  queueio::Verdict verdict;
+  verdict.kind = static_cast<queueio::VerdictKind>(setting.kind);
+  verdict.target_queue = setting.target_queue;
+  return verdict;
+}
+
+// Like the service's BuildPolicy: one fixed-verdict decider per worker.
+std::shared_ptr<const Policy> Build(const config::Config& config, std::uint64_t generation,
+                                    std::size_t workers) {
+  auto policy = std::make_shared<Policy>();
+  policy->generation = generation;
+  policy->config = config;
+  for (std::size_t i = 0; i < workers; ++i) {
+    policy->deciders.push_back(
+        std::make_unique<FixedVerdictDecider>(ToVerdict(config.verdict.default_verdict)));
+  }
+  return policy;
+}
+
+class ReloadTest : public ::testing::Test {
+ protected:
+  static constexpr std::size_t kWorkers = 2;
+
+  void SetUp() override {
+    spdlog::set_level(spdlog::level::warn);  // reloads log at info; keep the output short
+    path_ = std::filesystem::temp_directory_path() /
+            ("verdictd-reload-test-" + std::to_string(::getpid()) + ".toml");
+    Write("[verdict]\ndefault = \"accept\"\n");
+    source_.file = path_.string();
+    source_.online_cpus = 4;
+    const config::LoadResult initial = LoadEffectiveConfig(source_);
+    ASSERT_TRUE(initial.ok()) << config::FormatDiagnostics(initial.diagnostics);
+    exchange_ = std::make_unique<PolicyExchange>(Build(initial.config, 1, kWorkers), kWorkers);
+    reloader_ = std::make_unique<Reloader>(
+        source_, initial.config, *exchange_,
+        [](const config::Config& c, std::uint64_t g) { return Build(c, g, kWorkers); },
+        counters_, [this](const config::Config& c) { applied_level_ = c.log.level; });
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+
+  void Write(const std::string& text) {
+    // Replace the file as editors do (new inode), like an operator would.
+    const std::filesystem::path temp = path_.string() + ".new";
+    std::ofstream(temp) << text;
+    std::filesystem::rename(temp, path_);
+  }
+
+  std::filesystem::path path_;
+  ConfigSource source_;
+  metrics::ServiceCounters counters_;
+  std::unique_ptr<PolicyExchange> exchange_;
+  std::unique_ptr<Reloader> reloader_;
+  config::LogLevel applied_level_ = config::LogLevel::kInfo;
+};
+
+TEST_F(ReloadTest, valid_live_change_is_published) {
+  Write("[verdict]\ndefault = \"drop\"\n[log]\nlevel = \"debug\"\n");
+  const ReloadResult result = reloader_->Reload("test");
+  EXPECT_TRUE(result.applied) << result.message;
+  EXPECT_EQ(result.generation, 2u);
+  EXPECT_EQ(result.message, "generation 2 from " + path_.string() +
+                                "; changed: verdict.default, log.level");
+  EXPECT_EQ(exchange_->generation(), 2u);
+  EXPECT_EQ(exchange_->Current(0).config.verdict.default_verdict.kind, config::VerdictKind::kDrop);
+  EXPECT_EQ(reloader_->running().verdict.default_verdict.kind, config::VerdictKind::kDrop);
+  EXPECT_EQ(applied_level_, config::LogLevel::kDebug);
+  EXPECT_EQ(counters_.reloads.value(), 1u);
+  EXPECT_EQ(counters_.reload_failures.value(), 0u);
+}
+
+TEST_F(ReloadTest, invalid_file_changes_nothing_and_is_counted) {
+  Write("[verdict]\ndefault = \"dorp\"\nbatch_size = 0\n");
+  const ReloadResult result = reloader_->Reload("test");
+  EXPECT_FALSE(result.applied);
+  EXPECT_EQ(result.message,
+            "2 error(s) in " + path_.string() + "\n  " + path_.string() +
+                ":2:11: verdict.default: expected one of \"accept\", \"drop\", \"repeat\", "
+                "\"stop\", \"queue:N\", found string \"dorp\"; did you mean \"drop\"?\n  " +
+                path_.string() +
+                ":3:14: verdict.batch_size: expected an integer from 1 to 65536, found integer 0");
+  EXPECT_EQ(exchange_->generation(), 1u);
+  EXPECT_EQ(reloader_->running().verdict.default_verdict.kind, config::VerdictKind::kAccept);
+  EXPECT_EQ(counters_.reloads.value(), 0u);
+  EXPECT_EQ(counters_.reload_failures.value(), 1u);
+}
+
+TEST_F(ReloadTest, missing_file_changes_nothing) {
+  std::filesystem::remove(path_);
+  EXPECT_FALSE(reloader_->Reload("test").applied);
+  EXPECT_EQ(exchange_->generation(), 1u);
+  EXPECT_EQ(counters_.reload_failures.value(), 1u);
+}
+
+TEST_F(ReloadTest, restart_only_change_is_refused_naming_the_keys) {
+  Write("[verdict]\ndefault = \"drop\"\n[metrics]\nlisten = \"127.0.0.1:1\"\n"
+        "[[queues]]\nfirst = 5\ncount = 1\n");
+  const ReloadResult result = reloader_->Reload("test");
+  EXPECT_FALSE(result.applied);
+  EXPECT_EQ(result.message,
+            "these keys cannot change while verdictd runs, restart to apply them: "
+            "queues[0].first, queues[0].count, metrics.listen");
+  EXPECT_EQ(exchange_->generation(), 1u);
+  EXPECT_EQ(exchange_->Current(0).config.verdict.default_verdict.kind,
+            config::VerdictKind::kAccept);
+  EXPECT_EQ(counters_.reload_failures.value(), 1u);
+}
+
+TEST_F(ReloadTest, flags_stay_in_force_across_reloads) {
+  source_.overrides = {"verdict.batch_size=7"};
+  source_.apply_flags = [](config::Config& c) { c.verdict.flush_interval_us = 9; };
+  const config::LoadResult initial = LoadEffectiveConfig(source_);
+  ASSERT_TRUE(initial.ok());
+  Reloader reloader(source_, initial.config, *exchange_,
+                    [](const config::Config& c, std::uint64_t g) { return Build(c, g, 2); },
+                    counters_);
+  Write("[verdict]\ndefault = \"drop\"\nbatch_size = 100\nflush_interval_us = 100\n");
+  ASSERT_TRUE(reloader.Reload("test").applied);
+  EXPECT_EQ(reloader.running().verdict.batch_size, 7u);
+  EXPECT_EQ(reloader.running().verdict.flush_interval_us, 9u);
+  EXPECT_EQ(reloader.running().verdict.default_verdict.kind, config::VerdictKind::kDrop);
+}
+
+TEST_F(ReloadTest, failing_policy_build_changes_nothing) {
+  Reloader reloader(
+      source_, reloader_->running(), *exchange_,
+      [](const config::Config&, std::uint64_t) -> std::shared_ptr<const Policy> {
+        throw std::runtime_error("rules.conf:3: bad rule");
+      },
+      counters_);
+  Write("[verdict]\ndefault = \"drop\"\n");
+  const ReloadResult result = reloader.Reload("test");
+  EXPECT_FALSE(result.applied);
+  EXPECT_EQ(result.message, "rules.conf:3: bad rule");
+  EXPECT_EQ(exchange_->generation(), 1u);
+  EXPECT_EQ(counters_.reload_failures.value(), 1u);
+}
+
+TEST_F(ReloadTest, control_commands) {
+  const ControlServer::Handler handler =
+      MakeControlHandler(*reloader_, counters_, [] { return std::string("extra 1\n"); });
+  EXPECT_EQ(handler("frob"),
+            "error: unknown command \"frob\"; commands: reload, status, config\n");
+  EXPECT_TRUE(handler("config").starts_with("ok\n# verdictd effective configuration"));
+  Write("[verdict]\ndefault = \"drop\"\n");
+  EXPECT_EQ(handler("reload"), "ok reloaded: generation 2 from " + path_.string() +
+                                   "; changed: verdict.default\n");
+  Write("[verdict]\ndefault = 1\n");
+  EXPECT_TRUE(handler("reload").starts_with("error: reload failed: 1 error(s) in "));
+  const std::string status = handler("status");
+  for (const char* line : {"ok\n", "\ngeneration 2\n", "\ndefault_verdict drop\n",
+                           "\nreloads 1\n", "\nreload_failures 1\n", "\nextra 1\n",
+                           "\nlast_reload failed: 1 error(s) in "}) {
+    EXPECT_NE(status.find(line), std::string::npos) << line << " not in\n" << status;
+  }
+}
+
+TEST(WorkerCountersStatus, sums_workers) {
+  metrics::WorkerCounters workers[2];
+  workers[0].packets.Add(5);
+  workers[0].verdicts[0].Add(3);
+  workers[0].verdicts[1].Add(2);
+  workers[1].packets.Add(1);
+  workers[1].verdicts[1].Add(1);
+  EXPECT_EQ(WorkerCountersStatus(workers),
+            "workers 2\npackets 6\nverdicts_accept 3\nverdicts_drop 3\nverdicts_repeat 0\n"
+            "verdicts_queue 0\nverdicts_stop 0\n");
+}
+
+TEST(LoadEffectiveConfig, bad_flags_are_diagnostics) {
+  ConfigSource source;
+  source.online_cpus = 2;
+  source.apply_flags = [](config::Config& c) { c.queues[0].cpus = {0, 9}; };
+  EXPECT_EQ(config::FormatDiagnostics(LoadEffectiveConfig(source).diagnostics),
+            "<command line>: queues[0].cpus[1]: expected an online CPU (0 to 1), found CPU 9; "
+            "this machine has 2 online CPUs\n");
+  source.apply_flags = [](config::Config&) { throw std::invalid_argument("--queues: bad"); };
+  EXPECT_EQ(config::FormatDiagnostics(LoadEffectiveConfig(source).diagnostics),
+            "<command line>: --queues: bad\n");
+}
+
+// Workers read the policy once per batch while reloads swap it: every batch
+// sees one whole policy (its decider and its config agree), never a mix, and
+// every worker ends on the last generation.
+TEST_F(ReloadTest, workers_see_whole_policies_during_reloads) {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> mismatches{0};
+  std::atomic<std::uint64_t> batches{0};
+  std::vector<std::thread> workers;
+  for (std::size_t w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      queueio::PacketView packet{};
+      while (!stop.load(std::memory_order_relaxed)) {
+        const Policy& policy = exchange_->Current(w);
+        const auto verdict = policy.deciders[w]->Decide(packet);
+        if (verdict.kind !=
+            static_cast<queueio::VerdictKind>(policy.config.verdict.default_verdict.kind)) {
+          mismatches.fetch_add(1, std::memory_order_relaxed);
+        }
+        batches.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  constexpr int kReloads = 40;
+  for (int i = 0; i < kReloads; ++i) {
+    Write(i % 2 == 0 ? "[verdict]\ndefault = \"drop\"\n" : "[verdict]\ndefault = \"accept\"\n");
+    ASSERT_TRUE(reloader_->Reload("test").applied);
+    exchange_->Reclaim();
+  }
+  // Let every worker pass at least one more batch on the last policy.
+  const std::uint64_t seen = batches.load();
+  while (batches.load() < seen + 100 * kWorkers) std::this_thread::yield();
+  stop = true;
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(mismatches.load(), 0u);
+  EXPECT_EQ(exchange_->generation(), 1u + kReloads);
+  EXPECT_EQ(counters_.reloads.value(), static_cast<std::uint64_t>(kReloads));
+}
+
+}  // namespace
+}  // namespace verdictd::service
