@@ -12,6 +12,7 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -99,10 +100,14 @@ struct QueueSocket::Impl {
     nlh->nlmsg_flags |= NLM_F_ACK;
     nlh->nlmsg_seq = ++seq;
     if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) return errno;
-    const auto deadline_ms = kAckTimeoutMs;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kAckTimeoutMs);
     for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return ETIMEDOUT;
       pollfd pfd{fd, POLLIN, 0};
-      int ready = poll(&pfd, 1, deadline_ms);
+      int ready = poll(&pfd, 1, static_cast<int>(left.count()));
       if (ready < 0 && errno == EINTR) continue;
       if (ready < 0) return errno;
       if (ready == 0) return ETIMEDOUT;
@@ -263,6 +268,7 @@ struct QueueSocket::Impl {
     if (err == EAGAIN) err = ConfigRequest(nlh);  // conntrack module loaded on demand
     if (err != 0) ThrowBindError(err, flags);
     bound = true;
+    report.early_datagrams = stash.size();
   }
 
   bool SetTimeout(int timeout_ms) noexcept {

@@ -65,7 +65,8 @@ TEST(FixtureParser, ipv4_udp_has_the_ip_packet) {
 }
 
 TEST(FixtureParser, ipv6_udp_has_the_ipv6_packet) {
-  const PacketView v = ParseOk(LoadFixture("ipv6_udp"), "ipv6_udp");
+  const auto bytes = LoadFixture("ipv6_udp");  // the view points into it
+  const PacketView v = ParseOk(bytes, "ipv6_udp");
   EXPECT_EQ(v.hw_protocol, 0x86dd);
   EXPECT_EQ(v.family, 10);  // AF_INET6
   ASSERT_EQ(v.payload.size(), 40u + 8 + 64);
@@ -74,7 +75,8 @@ TEST(FixtureParser, ipv6_udp_has_the_ipv6_packet) {
 }
 
 TEST(FixtureParser, tcp_gso_super_packet_exceeds_the_mtu) {
-  const PacketView v = ParseOk(LoadFixture("tcp_gso"), "tcp_gso");
+  const auto bytes = LoadFixture("tcp_gso");  // the view points into it
+  const PacketView v = ParseOk(bytes, "tcp_gso");
   EXPECT_TRUE(v.is_gso());
   EXPECT_GT(v.payload.size(), 1500u);
   EXPECT_EQ(v.payload[9], 6);  // TCP
@@ -82,7 +84,8 @@ TEST(FixtureParser, tcp_gso_super_packet_exceeds_the_mtu) {
 }
 
 TEST(FixtureParser, uid_gid_names_the_sending_user) {
-  const PacketView v = ParseOk(LoadFixture("uid_gid"), "uid_gid");
+  const auto bytes = LoadFixture("uid_gid");  // the view points into it
+  const PacketView v = ParseOk(bytes, "uid_gid");
   EXPECT_TRUE(v.has_uid);
   EXPECT_EQ(v.uid, 65534u);
   EXPECT_TRUE(v.has_gid);
@@ -90,27 +93,31 @@ TEST(FixtureParser, uid_gid_names_the_sending_user) {
 }
 
 TEST(FixtureParser, meta_only_has_no_payload) {
-  const PacketView v = ParseOk(LoadFixture("meta_only"), "meta_only");
+  const auto bytes = LoadFixture("meta_only");  // the view points into it
+  const PacketView v = ParseOk(bytes, "meta_only");
   EXPECT_TRUE(v.payload.empty());
   EXPECT_EQ(v.original_length, 0u);
   EXPECT_NE(v.outdev, 0u);
 }
 
 TEST(FixtureParser, copy_range_cut_reports_original_length) {
-  const PacketView v = ParseOk(LoadFixture("copy_range_cut"), "copy_range_cut");
+  const auto bytes = LoadFixture("copy_range_cut");  // the view points into it
+  const PacketView v = ParseOk(bytes, "copy_range_cut");
   EXPECT_EQ(v.payload.size(), 64u);
   EXPECT_EQ(v.original_length, 20u + 8 + 1000);
   EXPECT_TRUE(v.truncated());
 }
 
 TEST(FixtureParser, mark_is_read) {
-  const PacketView v = ParseOk(LoadFixture("mark"), "mark");
+  const auto bytes = LoadFixture("mark");  // the view points into it
+  const PacketView v = ParseOk(bytes, "mark");
   EXPECT_TRUE(v.has_mark);
   EXPECT_EQ(v.mark, 0x2au);
 }
 
 TEST(FixtureParser, input_timestamp_and_indev) {
-  const PacketView v = ParseOk(LoadFixture("input_timestamp"), "input_timestamp");
+  const auto bytes = LoadFixture("input_timestamp");  // the view points into it
+  const PacketView v = ParseOk(bytes, "input_timestamp");
   EXPECT_EQ(v.hook, 1);  // NF_INET_LOCAL_IN
   EXPECT_NE(v.indev, 0u);
   EXPECT_TRUE(v.has_timestamp);

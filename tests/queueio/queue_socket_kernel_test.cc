@@ -4,9 +4,14 @@
 #include "verdictd/queueio/queue_socket.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -205,6 +210,155 @@ TEST_F(QueueSocketKernel, survives_socket_overrun) {
   for (const auto& p : packets) ASSERT_EQ(batcher.Add(p.id, Verdict::Accept()), AddStatus::kOk);
   ASSERT_TRUE(batcher.Flush(*socket));
   EXPECT_EQ(DrainUdp(receiver_, 1000), 2);
+}
+
+// The kernel applies what the encoder wrote: marks, replaced payloads,
+// queue-to-N, repeat, and (ignored without conntrack support) connmark.
+TEST_F(QueueSocketKernel, kernel_applies_mark_from_verdict) {
+  // Unmarked packets die at INPUT: only a verdict's mark lets them through.
+  ASSERT_EQ(testing::Run("iptables -w -A INPUT -i lo -p udp --dport 9999 -m mark ! --mark 0x42 -j DROP"), 0);
+  auto socket = QueueSocket::Open(Options());
+  SendUdp(kPort, 2, 10);
+  auto packets = ReceivePackets(*socket, 2);
+  ASSERT_EQ(packets.size(), 2u);
+  Verdict marked = Verdict::Accept();
+  marked.set_mark = true;
+  marked.mark = 0x42;
+  std::vector<std::uint8_t> buf(512);
+  std::size_t n = EncodeVerdict(buf, kQueue, packets[0].id, marked, 1);
+  n += EncodeVerdict(std::span(buf).subspan(n), kQueue, packets[1].id, Verdict::Accept(), 2);
+  ASSERT_EQ(socket->Send(std::span(buf).first(n)), SendStatus::kOk);
+  EXPECT_EQ(DrainUdp(receiver_, 1000), 1);
+  // A marked batch verdict too.
+  SendUdp(kPort, 3, 10);
+  packets = ReceivePackets(*socket, 3);
+  ASSERT_EQ(packets.size(), 3u);
+  n = EncodeBatchVerdict(buf, kQueue, packets[2].id, marked, 3);
+  ASSERT_EQ(socket->Send(std::span(buf).first(n)), SendStatus::kOk);
+  EXPECT_EQ(DrainUdp(receiver_, 1000), 3);
+}
+
+TEST_F(QueueSocketKernel, kernel_applies_replacement_payload) {
+  auto socket = QueueSocket::Open(Options());
+  SendUdp(kPort, 1, 16);  // 16 x 'x'
+  auto packets = ReceivePackets(*socket, 1);
+  ASSERT_EQ(packets.size(), 1u);
+  std::vector<std::uint8_t> replaced(packets[0].payload.begin(), packets[0].payload.end());
+  ASSERT_EQ(replaced.size(), 20u + 8 + 16);
+  for (std::size_t i = 28; i < replaced.size(); ++i) replaced[i] = 'y';
+  replaced[26] = replaced[27] = 0;  // UDP checksum 0: not computed (IPv4)
+  Verdict v = Verdict::Accept();
+  v.replacement = replaced;
+  VerdictBatcher batcher(kQueue, 4096, 64);
+  ASSERT_EQ(batcher.Add(packets[0].id, v), AddStatus::kOk);
+  ASSERT_TRUE(batcher.Flush(*socket));
+  char data[64] = {};
+  for (int i = 0; i < 100 && recv(receiver_, data, sizeof data, MSG_DONTWAIT) < 0; ++i) usleep(10000);
+  EXPECT_EQ(std::string(data, 16), std::string(16, 'y'));
+}
+
+TEST_F(QueueSocketKernel, kernel_moves_packet_to_another_queue) {
+  auto first = QueueSocket::Open(Options());
+  QueueOptions o = Options();
+  o.queue_num = 4;
+  auto second = QueueSocket::Open(o);
+  SendUdp(kPort, 1, 10);
+  auto packets = ReceivePackets(*first, 1);
+  ASSERT_EQ(packets.size(), 1u);
+  std::vector<std::uint8_t> buf(256);
+  std::size_t n = EncodeVerdict(buf, kQueue, packets[0].id, Verdict::ToQueue(4), 1);
+  ASSERT_EQ(first->Send(std::span(buf).first(n)), SendStatus::kOk);
+  auto moved = ReceivePackets(*second, 1);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].queue_num, 4);
+  EXPECT_EQ(DrainUdp(receiver_, 100), 0);
+  n = EncodeVerdict(buf, 4, moved[0].id, Verdict::Accept(), 2);
+  ASSERT_EQ(second->Send(std::span(buf).first(n)), SendStatus::kOk);
+  EXPECT_EQ(DrainUdp(receiver_, 1000), 1);
+}
+
+TEST_F(QueueSocketKernel, repeat_queues_the_packet_again) {
+  auto socket = QueueSocket::Open(Options());
+  SendUdp(kPort, 1, 10);
+  auto packets = ReceivePackets(*socket, 1);
+  ASSERT_EQ(packets.size(), 1u);
+  Verdict repeat;
+  repeat.kind = VerdictKind::kRepeat;
+  std::vector<std::uint8_t> buf(256);
+  std::size_t n = EncodeVerdict(buf, kQueue, packets[0].id, repeat, 1);
+  ASSERT_EQ(socket->Send(std::span(buf).first(n)), SendStatus::kOk);
+  auto again = ReceivePackets(*socket, 1);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_GT(again[0].id, packets[0].id);
+  n = EncodeVerdict(buf, kQueue, again[0].id, Verdict::Accept(), 2);
+  ASSERT_EQ(socket->Send(std::span(buf).first(n)), SendStatus::kOk);
+  EXPECT_EQ(DrainUdp(receiver_, 1000), 1);
+}
+
+TEST_F(QueueSocketKernel, connmark_verdict_is_accepted) {
+  auto socket = QueueSocket::Open(Options());
+  SendUdp(kPort, 1, 10);
+  auto packets = ReceivePackets(*socket, 1);
+  ASSERT_EQ(packets.size(), 1u);
+  Verdict v = Verdict::Accept();
+  v.set_connmark = true;
+  v.connmark = 5;
+  std::vector<std::uint8_t> buf(256);
+  // Sent as is: without nf_conntrack_netlink the kernel ignores NFQA_CT.
+  std::size_t n = EncodeVerdict(buf, kQueue, packets[0].id, v, 1);
+  ASSERT_EQ(socket->Send(std::span(buf).first(n)), SendStatus::kOk);
+  EXPECT_EQ(DrainUdp(receiver_, 1000), 1);
+  std::vector<int> errors;
+  ReceivePackets(*socket, 1, &errors);
+  EXPECT_TRUE(errors.empty());
+}
+
+TEST_F(QueueSocketKernel, deferred_packet_is_not_covered_by_a_batch) {
+  auto socket = QueueSocket::Open(Options());
+  SendUdp(kPort, 5, 10);
+  auto packets = ReceivePackets(*socket, 5);
+  ASSERT_EQ(packets.size(), 5u);
+  VerdictBatcher batcher(kQueue, 4096, 64);
+  for (std::size_t i = 0; i < 5; ++i) {
+    if (i == 2) {
+      ASSERT_EQ(batcher.Defer(packets[i].id), AddStatus::kOk);
+    } else {
+      ASSERT_EQ(batcher.Add(packets[i].id, Verdict::Accept()), AddStatus::kOk);
+    }
+  }
+  ASSERT_TRUE(batcher.Flush(*socket));
+  EXPECT_EQ(DrainUdp(receiver_, 1000), 4);
+  EXPECT_EQ(ReadKernelQueueStats(kQueue)->queue_total, 1u);
+  ASSERT_EQ(batcher.Add(packets[2].id, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_TRUE(batcher.Flush(*socket));
+  EXPECT_EQ(DrainUdp(receiver_, 1000), 1);
+  EXPECT_EQ(ReadKernelQueueStats(kQueue)->queue_total, 0u);
+  std::vector<int> errors;
+  ReceivePackets(*socket, 1, &errors);
+  EXPECT_TRUE(errors.empty()) << "the kernel refused a verdict: " << errors.front();
+}
+
+// Packets queued between the bind and its acknowledgement must not be lost:
+// with traffic already flowing, the first packet received has id 1.
+TEST_F(QueueSocketKernel, no_packet_lost_while_binding) {
+  ASSERT_EQ(testing::Run("iptables -w -F OUTPUT && iptables -w -A OUTPUT -o lo -p udp --dport 9999 "
+                         "-j NFQUEUE --queue-num 3 --queue-bypass"),
+            0);
+  pid_t child = fork();
+  if (child == 0) {
+    for (int i = 0; i < 20000; ++i) SendUdp(kPort, 1, 10);
+    _exit(0);
+  }
+  usleep(20000);  // traffic flows (bypassing the unbound queue)
+  auto socket = QueueSocket::Open(Options());
+  auto packets = ReceivePackets(*socket, 1);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_GE(packets.size(), 1u);
+  EXPECT_EQ(packets[0].id, 1u);
+  for (std::size_t i = 1; i < packets.size(); ++i) EXPECT_EQ(packets[i].id, packets[i - 1].id + 1);
+  std::printf("packets that arrived before the bind was acknowledged: %zu\n",
+              socket->bind_report().early_datagrams);
 }
 
 TEST_F(QueueSocketKernel, receive_times_out_when_idle) {

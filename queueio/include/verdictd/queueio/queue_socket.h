@@ -71,6 +71,9 @@ struct BindReport {
   // flag work. Without it the kernel ignores NFQA_CT in verdicts.
   bool conntrack_supported = false;
   std::uint32_t portid = 0;               // our netlink port id (see the proc file)
+  // Datagrams that arrived before the bind was acknowledged; kept and
+  // returned by the first Receive() calls.
+  std::size_t early_datagrams = 0;
 };
 
 class QueueSocket final : public PacketSource, public VerdictSink {
