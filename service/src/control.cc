@@ -250,10 +250,16 @@ ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCo
       text += "generation " + std::to_string(reloader.generation()) + "\n";
       text += "default_verdict " +
               config::VerdictSettingText(running.verdict.default_verdict) + "\n";
-      std::string last = reloader.last_result();
-      if (const auto newline = last.find('\n'); newline != std::string::npos) {
-        last = last.substr(0, newline) + " ...";
+      // One line: the errors of a failed reload joined with " | ".
+      std::string last;
+      for (char c : reloader.last_result()) {
+        if (c == '\n') {
+          last += " |";
+        } else {
+          last += c;
+        }
       }
+      if (last.size() > 400) last = last.substr(0, 400) + " ...";
       text += "last_reload " + last + "\n";
       if (extra_status) text += extra_status();
       return text;
