@@ -167,7 +167,7 @@ TEST_F(ReloadTest, control_commands) {
   const std::string status = handler("status");
   for (const char* line : {"ok\n", "\ngeneration 2\n", "\ndefault_verdict drop\n",
                            "\nreloads 1\n", "\nreload_failures 1\n", "\nextra 1\n",
-                           "\nlast_reload failed: 1 error(s) in ", "toml |   "}) {
+                           "\nlast_reload failed: 1 error(s) in ", "toml |  /"}) {
     EXPECT_NE(status.find(line), std::string::npos) << line << " not in\n" << status;
   }
 }
