@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+
 #include "verdictd/queueio/parser.h"
 #include "verdictd/test_fixtures/fixtures.h"
 
@@ -231,6 +234,35 @@ TEST(FixtureParser, several_fixtures_in_one_datagram) {
   EXPECT_EQ(calls, names.size());
   EXPECT_EQ(ok, names.size() - 1);
   EXPECT_EQ(errors, 1u);
+}
+
+// The parser checks attribute sizes in its own single walk (for speed);
+// libnetfilter_queue's nfq_nlmsg_parse() is the reference for those rules.
+// Retyping each attribute of each fixture to every known type must make both
+// refuse the same messages.
+TEST(FixtureParser, attribute_size_rules_match_nfq_nlmsg_parse) {
+  int compared = 0;
+  for (const auto& name : PacketFixtureNames()) {
+    const auto original = LoadFixture(name);
+    const auto offsets = AttrOffsets(original);
+    for (std::size_t i = 0; i < offsets.size(); ++i) {
+      for (std::uint16_t type = 1; type <= NFQA_MAX; ++type) {
+        auto bytes = original;
+        std::memcpy(bytes.data() + offsets[i] + 2, &type, 2);
+        PacketView v;
+        const ParseResult ours = ParsePacketMessage(bytes, v);
+        std::vector<std::uint32_t> aligned((bytes.size() + 3) / 4);
+        std::memcpy(aligned.data(), bytes.data(), bytes.size());
+        nlattr* table[64] = {};
+        const int lib = nfq_nlmsg_parse(reinterpret_cast<const nlmsghdr*>(aligned.data()), table);
+        EXPECT_EQ(ours.status == ParseStatus::kBadLength, lib < 0)
+            << name << " attribute " << i << " retyped to " << type << ": ours "
+            << ParseStatusName(ours.status);
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GT(compared, 100);
 }
 
 TEST(FixtureParser, random_corruption_never_crashes) {
