@@ -22,4 +22,16 @@ class RelaxedCounter {
   std::atomic<std::uint64_t> value_{0};
 };
 
+// The largest value seen so far; same single-writer rule as RelaxedCounter.
+class RelaxedMax {
+ public:
+  void Max(std::uint64_t v) noexcept {
+    if (v > value_.load(std::memory_order_relaxed)) value_.store(v, std::memory_order_relaxed);
+  }
+  std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
 }  // namespace verdictd::metrics

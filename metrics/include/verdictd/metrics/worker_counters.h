@@ -20,6 +20,8 @@ inline constexpr std::array<const char*, 5> kVerdictLabels = {"accept", "drop", 
 struct alignas(64) WorkerCounters {
   RelaxedCounter packets;          // packets received and parsed
   RelaxedCounter bytes;            // original length of those packets
+  RelaxedCounter gso_packets;      // GSO super-packets among them (may exceed the MTU)
+  RelaxedMax max_packet_length;    // longest original length seen, in bytes
   std::array<RelaxedCounter, kVerdictLabels.size()> verdicts;
   RelaxedCounter verdict_sends;    // sendmsg calls carrying verdicts
   RelaxedCounter batch_messages;   // NFQNL_MSG_VERDICT_BATCH messages

@@ -1,0 +1,114 @@
+// One worker: the receive -> parse -> decide -> verdict loop of one queue.
+//
+// A Worker owns no thread; Run() is the thread body (Service starts one thread
+// per queue and pins it). The loop is the hot path: after construction it
+// does not allocate, lock or throw, and its only system calls are the batched
+// receive and send of its PacketSource / VerdictSink (plus vDSO clock reads).
+//
+// Loop, per iteration:
+//  1. receive a batch: blocking when no verdict is pending (or, in low-latency
+//     mode, spinning on non-blocking receives for busy_poll_us first), else
+//     non-blocking;
+//  2. fetch the current Policy from the PolicyExchange (after the receive
+//     returned, so a reload applies to the very next packet);
+//  3. parse every message; decide; add the verdict to the batcher;
+//  4. flush when the batcher is full, when the receive would block, or when
+//     the oldest pending verdict is older than flush_interval_us.
+// RequestStop() (any thread) ends the loop at the next batch boundary; the
+// worker then drains: calls the drain hook (the kernel stops queueing to it),
+// gives every packet still readable its verdict, flushes, and returns.
+//
+// Counters go to the worker's own metrics::WorkerCounters (single writer).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "verdictd/metrics/worker_counters.h"
+#include "verdictd/queueio/packet_source.h"
+#include "verdictd/queueio/verdict_batcher.h"
+#include "verdictd/queueio/verdict_sink.h"
+#include "verdictd/service/policy_exchange.h"
+
+namespace verdictd::service {
+
+struct WorkerOptions {
+  std::size_t index = 0;         // slot in the PolicyExchange and Policy::deciders
+  std::uint16_t queue_num = 0;   // for verdict messages
+  std::size_t batch_size = 256;  // verdicts held before a flush
+  std::uint32_t flush_interval_us = 1000;  // longest a verdict waits in the batcher
+  std::uint32_t busy_poll_us = 0;  // > 0: spin this long on non-blocking receives before sleeping
+  // How long one blocking receive waits before the loop checks for a stop.
+  // RequestStop() is also noticed after any received batch.
+  int stop_check_ms = 100;
+  // Verdict buffer size: enough for batch_size single verdicts with marks.
+  std::size_t send_buffer_bytes = 64 * 1024;
+  // Consecutive receive or send errors after which the worker gives up.
+  std::uint32_t max_consecutive_errors = 1000;
+};
+
+// Why Run() returned.
+enum class WorkerExit : std::uint8_t { kStopped, kFatalError };
+
+class Worker {
+ public:
+  // Startup (may allocate, throws std::bad_alloc only). The references must
+  // outlive the worker.
+  Worker(const WorkerOptions& options, queueio::PacketSource& source, queueio::VerdictSink& sink,
+         PolicyExchange& exchange, metrics::WorkerCounters& counters);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Called once when a stop was requested, before the final drain: makes the
+  // kernel stop queueing new packets to this worker (see Service). Optional.
+  void set_drain_hook(std::function<void()> hook) { drain_hook_ = std::move(hook); }
+
+  // The thread body: loops until RequestStop() or a fatal error, then drains.
+  WorkerExit Run() noexcept;
+  // Ends Run() at the next batch boundary. Any thread, any time, idempotent.
+  void RequestStop() noexcept { stop_.store(true, std::memory_order_release); }
+
+  // One loop iteration (for tests and benchmarks): receives one batch and
+  // handles it; flushes by the same rules as Run(). Returns the receive status.
+  queueio::ReceiveStatus RunOnce(bool allow_block) noexcept;
+  // Sends every pending verdict now.
+  void Flush() noexcept;
+
+  const queueio::BatcherStats& batcher_stats() const noexcept { return batcher_.stats(); }
+  std::size_t pending() const noexcept { return batcher_.pending(); }
+  // Why the worker gave up (empty unless Run() returned kFatalError).
+  const std::string& fatal_reason() const noexcept { return fatal_reason_; }
+
+ private:
+  void HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_ns) noexcept;
+  void HandleMessage(std::span<const std::uint8_t> message, const Policy& policy,
+                     std::uint64_t now_ns) noexcept;
+  void AddVerdict(std::uint32_t id, const queueio::Verdict& verdict, std::uint64_t now_ns) noexcept;
+  queueio::ReceiveStatus ReceiveNext(bool allow_block) noexcept;
+  void Drain() noexcept;
+
+  WorkerOptions options_;
+  queueio::PacketSource& source_;
+  queueio::VerdictSink& sink_;
+  PolicyExchange& exchange_;
+  metrics::WorkerCounters& counters_;
+  queueio::VerdictBatcher batcher_;
+  queueio::ReceiveBatch batch_;
+  std::function<void()> drain_hook_;
+  std::atomic<bool> stop_{false};
+
+  std::uint64_t oldest_pending_ns_ = 0;  // receive time of the oldest unflushed verdict
+  std::uint64_t reported_batch_messages_ = 0;
+  std::uint64_t reported_single_messages_ = 0;
+  std::uint64_t reported_sends_ = 0;
+  std::uint32_t consecutive_errors_ = 0;
+  std::string fatal_reason_;
+};
+
+// Monotonic clock in nanoseconds (vDSO, no system call).
+std::uint64_t MonotonicNanos() noexcept;
+
+}  // namespace verdictd::service

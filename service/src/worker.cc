@@ -1,0 +1,239 @@
+#include "verdictd/service/worker.h"
+
+#include <linux/netlink.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "verdictd/queueio/parser.h"
+#include "verdictd/service/build_policy.h"
+
+namespace verdictd::service {
+namespace {
+
+static_assert(static_cast<std::size_t>(queueio::VerdictKind::kStop) + 1 ==
+                  metrics::kVerdictLabels.size(),
+              "metrics::kVerdictLabels must follow queueio::VerdictKind");
+
+std::uint64_t ClockNanos(clockid_t clock) noexcept {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Drain bounds: with fail-open the drain hook stops new arrivals, so the
+// drain ends at the first empty receive; these only bound a drain that keeps
+// being fed (a queue without fail-open under load).
+constexpr int kMaxDrainBatches = 100000;
+constexpr std::uint64_t kMaxDrainNanos = 2'000'000'000;
+
+}  // namespace
+
+std::uint64_t MonotonicNanos() noexcept { return ClockNanos(CLOCK_MONOTONIC); }
+
+Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
+               queueio::VerdictSink& sink, PolicyExchange& exchange,
+               metrics::WorkerCounters& counters)
+    : options_(options),
+      source_(source),
+      sink_(sink),
+      exchange_(exchange),
+      counters_(counters),
+      batcher_(options.queue_num, options.send_buffer_bytes,
+               options.batch_size == 0 ? 1 : options.batch_size) {}
+
+void Worker::Flush() noexcept {
+  const std::size_t flushed = batcher_.pending();
+  if (flushed == 0) return;
+  const bool ok = batcher_.Flush(sink_);
+  const std::uint64_t now = MonotonicNanos();
+  if (ok) {
+    consecutive_errors_ = 0;
+    counters_.verdict_latency.Observe(now - oldest_pending_ns_, flushed);
+  } else {
+    counters_.send_errors.Add();
+    ++consecutive_errors_;
+  }
+  // Mirror the batcher's own counts into the scrape-visible counters.
+  const queueio::BatcherStats& stats = batcher_.stats();
+  counters_.batch_messages.Add(stats.batch_messages - reported_batch_messages_);
+  counters_.single_messages.Add(stats.single_messages - reported_single_messages_);
+  counters_.verdict_sends.Add(stats.sends - reported_sends_);
+  reported_batch_messages_ = stats.batch_messages;
+  reported_single_messages_ = stats.single_messages;
+  reported_sends_ = stats.sends;
+}
+
+void Worker::AddVerdict(std::uint32_t id, const queueio::Verdict& verdict,
+                        std::uint64_t now_ns) noexcept {
+  if (batcher_.pending() == 0) oldest_pending_ns_ = now_ns;
+  if (batcher_.Add(id, verdict) == queueio::AddStatus::kNeedsFlush) {
+    Flush();
+    oldest_pending_ns_ = now_ns;
+    // An empty batcher takes any verdict whose message fits its buffer.
+    if (batcher_.Add(id, verdict) == queueio::AddStatus::kNeedsFlush) {
+      counters_.send_errors.Add();
+      return;
+    }
+  }
+  counters_.verdicts[static_cast<std::size_t>(verdict.kind)].Add();
+}
+
+void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& policy,
+                           std::uint64_t now_ns) noexcept {
+  queueio::PacketView packet;
+  const queueio::ParseResult result = queueio::ParsePacketMessage(message, packet);
+  switch (result.status) {
+    case queueio::ParseStatus::kOk: {
+      counters_.packets.Add();
+      counters_.bytes.Add(packet.original_length);
+      const std::uint32_t length =
+          packet.original_length > packet.payload.size()
+              ? packet.original_length
+              : static_cast<std::uint32_t>(packet.payload.size());
+      counters_.max_packet_length.Max(length);
+      if (packet.is_gso()) counters_.gso_packets.Add();
+      if (packet.has_timestamp) {
+        const auto realtime = static_cast<std::int64_t>(ClockNanos(CLOCK_REALTIME));
+        if (realtime > packet.timestamp_ns) {
+          counters_.kernel_delay.Observe(static_cast<std::uint64_t>(realtime - packet.timestamp_ns));
+        }
+      }
+      Decider* decider =
+          options_.index < policy.deciders.size() ? policy.deciders[options_.index].get() : nullptr;
+      const queueio::Verdict verdict =
+          decider != nullptr ? decider->Decide(packet)
+                             : ToQueueVerdict(policy.config.verdict.default_verdict);
+      AddVerdict(packet.id, verdict, now_ns);
+      return;
+    }
+    case queueio::ParseStatus::kTruncated:
+    case queueio::ParseStatus::kBadLength:
+      counters_.malformed.Add();
+      if (result.has_id) {
+        counters_.unparseable_verdicts.Add();
+        AddVerdict(result.id, ToQueueVerdict(policy.config.verdict.unparseable_verdict), now_ns);
+      }
+      return;
+    case queueio::ParseStatus::kMissingPacketHdr:
+      counters_.malformed.Add();
+      return;
+    case queueio::ParseStatus::kNetlinkError:
+      if (result.error_code != 0) counters_.kernel_errors.Add();
+      return;
+    case queueio::ParseStatus::kNotPacket:
+    case queueio::ParseStatus::kDone:
+      return;
+  }
+}
+
+void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_ns) noexcept {
+  // After the receive returned, not before it blocked: a policy published
+  // while the worker slept applies to the packets that woke it.
+  const Policy& policy = exchange_.Current(options_.index);
+  for (const queueio::Datagram& datagram : batch.datagrams) {
+    const std::uint8_t* const begin = datagram.bytes.data();
+    std::size_t consumed = 0;
+    const bool whole = queueio::ForEachNetlinkMessage(
+        datagram.bytes, [&](std::span<const std::uint8_t> message) {
+          HandleMessage(message, policy, now_ns);
+          consumed = static_cast<std::size_t>(message.data() - begin) + NLMSG_ALIGN(message.size());
+        });
+    if (!whole || datagram.truncated) {
+      // A message cut by the end of the datagram (MSG_TRUNC, a lying length)
+      // was not handed to HandleMessage; if its id is readable it still needs
+      // a verdict, else the kernel holds the packet until it times out.
+      if (consumed < datagram.bytes.size()) {
+        HandleMessage(datagram.bytes.subspan(consumed), policy, now_ns);
+      } else {
+        counters_.malformed.Add();
+      }
+    }
+  }
+}
+
+queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
+  if (!allow_block || batcher_.pending() > 0) {
+    return source_.Receive(batch_, false, 0);
+  }
+  if (options_.busy_poll_us > 0) {
+    // Low-latency mode: waking a sleeping thread costs tens to hundreds of
+    // microseconds here, so spin on non-blocking receives for a while first.
+    const std::uint64_t until = MonotonicNanos() + std::uint64_t{options_.busy_poll_us} * 1000;
+    do {
+      const queueio::ReceiveStatus status = source_.Receive(batch_, false, 0);
+      if (status != queueio::ReceiveStatus::kWouldBlock) return status;
+      if (stop_.load(std::memory_order_relaxed)) return status;
+    } while (MonotonicNanos() < until);
+  }
+  return source_.Receive(batch_, true, options_.stop_check_ms);
+}
+
+queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
+  const queueio::ReceiveStatus status = ReceiveNext(allow_block);
+  switch (status) {
+    case queueio::ReceiveStatus::kOk: {
+      consecutive_errors_ = 0;
+      const std::uint64_t now = MonotonicNanos();
+      HandleBatch(batch_, now);
+      if (batcher_.pending() > 0 &&
+          now - oldest_pending_ns_ >= std::uint64_t{options_.flush_interval_us} * 1000) {
+        Flush();
+      }
+      break;
+    }
+    case queueio::ReceiveStatus::kWouldBlock:
+      // Nothing more to read now: no verdict waits for company that is not coming.
+      Flush();
+      break;
+    case queueio::ReceiveStatus::kInterrupted:
+      break;
+    case queueio::ReceiveStatus::kOverrun:
+      counters_.enobufs.Add();
+      break;
+    case queueio::ReceiveStatus::kError:
+      counters_.receive_errors.Add();
+      ++consecutive_errors_;
+      Flush();
+      break;
+  }
+  return status;
+}
+
+void Worker::Drain() noexcept {
+  if (drain_hook_) drain_hook_();
+  const std::uint64_t deadline = MonotonicNanos() + kMaxDrainNanos;
+  for (int i = 0; i < kMaxDrainBatches && MonotonicNanos() < deadline; ++i) {
+    const queueio::ReceiveStatus status = RunOnce(false);
+    if (status == queueio::ReceiveStatus::kWouldBlock) break;
+    if (status == queueio::ReceiveStatus::kError &&
+        consecutive_errors_ >= options_.max_consecutive_errors) {
+      break;
+    }
+  }
+  Flush();
+}
+
+WorkerExit Worker::Run() noexcept {
+  WorkerExit exit = WorkerExit::kStopped;
+  while (!stop_.load(std::memory_order_acquire)) {
+    const queueio::ReceiveStatus status = RunOnce(true);
+    if (consecutive_errors_ >= options_.max_consecutive_errors) {
+      try {
+        fatal_reason_ = status == queueio::ReceiveStatus::kError
+                            ? std::string("receive failed: ") + std::strerror(batch_.last_errno)
+                            : std::string("sending verdicts keeps failing");
+      } catch (...) {
+      }
+      exit = WorkerExit::kFatalError;
+      break;
+    }
+  }
+  Drain();
+  exchange_.Retire(options_.index);
+  return exit;
+}
+
+}  // namespace verdictd::service

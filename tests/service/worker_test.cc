@@ -1,0 +1,335 @@
+#include "verdictd/service/worker.h"
+
+#include <gtest/gtest.h>
+#include <linux/netfilter.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "netlink_test_util.h"
+#include "verdictd/queueio/memory_queue.h"
+#include "verdictd/service/build_policy.h"
+
+namespace verdictd::service {
+namespace {
+
+using testing::KernelModel;
+using testing::PacketDatagrams;
+
+std::shared_ptr<const Policy> PolicyWith(config::VerdictKind kind, std::uint64_t generation,
+                                         config::VerdictKind unparseable = config::VerdictKind::kAccept) {
+  config::Config config;
+  config.verdict.default_verdict.kind = kind;
+  config.verdict.unparseable_verdict.kind = unparseable;
+  return BuildPolicy(config, 1, generation);
+}
+
+WorkerOptions Options(std::size_t batch_size, std::uint32_t flush_us) {
+  WorkerOptions options;
+  options.index = 0;
+  options.queue_num = 0;
+  options.batch_size = batch_size;
+  options.flush_interval_us = flush_us;
+  return options;
+}
+
+// Feeds fresh, increasing packet ids forever (`per_receive` per call) and
+// runs `on_receive` inside Receive(), as if it happened while the worker
+// was blocked in the kernel.
+class GeneratorSource final : public queueio::PacketSource {
+ public:
+  explicit GeneratorSource(std::size_t per_receive) : per_receive_(per_receive) {}
+  queueio::ReceiveStatus Receive(queueio::ReceiveBatch& batch, bool, int) noexcept override {
+    if (on_receive) on_receive();
+    storage_ = PacketDatagrams(next_id_, per_receive_);
+    next_id_ += static_cast<std::uint32_t>(per_receive_);
+    datagrams_.clear();
+    for (const auto& d : storage_) datagrams_.push_back({d, false});
+    batch.datagrams = datagrams_;
+    ++receives;
+    return queueio::ReceiveStatus::kOk;
+  }
+  std::function<void()> on_receive;
+  std::size_t receives = 0;
+  std::uint32_t next_id() const { return next_id_; }
+
+ private:
+  std::size_t per_receive_;
+  std::uint32_t next_id_ = 1;
+  std::vector<std::vector<std::uint8_t>> storage_;
+  std::vector<queueio::Datagram> datagrams_;
+};
+
+// Runs RunOnce until the source would block (all scripted packets consumed and flushed).
+void RunUntilIdle(Worker& worker) {
+  for (int i = 0; i < 100000; ++i) {
+    if (worker.RunOnce(false) == queueio::ReceiveStatus::kWouldBlock) return;
+  }
+  FAIL() << "source never ran dry";
+}
+
+TEST(Worker, gives_every_packet_the_default_verdict_exactly_once) {
+  constexpr std::size_t kPackets = 1000;
+  queueio::MemoryQueue queue(PacketDatagrams(1, kPackets), 64, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 1'000'000), queue, queue, exchange, counters);
+  RunUntilIdle(worker);
+
+  KernelModel kernel;
+  kernel.QueueRange(1, kPackets);
+  kernel.ApplyAll(queue.sent());
+  EXPECT_TRUE(kernel.problems().empty()) << kernel.problems().front();
+  EXPECT_TRUE(kernel.still_queued().empty());
+  ASSERT_EQ(kernel.verdicts().size(), kPackets);
+  for (const auto& [id, code] : kernel.verdicts()) EXPECT_EQ(code, NF_ACCEPT) << id;
+  EXPECT_EQ(counters.packets.value(), kPackets);
+  EXPECT_EQ(counters.verdicts[0].value(), kPackets);
+  EXPECT_EQ(worker.pending(), 0u);
+}
+
+TEST(Worker, batches_verdicts_into_few_sends) {
+  constexpr std::size_t kPackets = 1024;
+  queueio::MemoryQueue queue(PacketDatagrams(1, kPackets), 64, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kDrop, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 1'000'000), queue, queue, exchange, counters);
+  RunUntilIdle(worker);
+
+  // 1024 packets, 256 verdicts per flush: 4 sends, each one batch message.
+  EXPECT_EQ(queue.send_calls(), 4u);
+  EXPECT_EQ(counters.verdict_sends.value(), 4u);
+  KernelModel kernel;
+  kernel.QueueRange(1, kPackets);
+  kernel.ApplyAll(queue.sent());
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_EQ(kernel.batch_messages(), 4u);
+  ASSERT_EQ(kernel.verdicts().size(), kPackets);
+  for (const auto& [id, code] : kernel.verdicts()) EXPECT_EQ(code, NF_DROP) << id;
+  EXPECT_EQ(counters.verdicts[1].value(), kPackets);
+}
+
+TEST(Worker, flushes_when_the_receive_would_block) {
+  queueio::MemoryQueue queue(PacketDatagrams(1, 10), 64, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 1'000'000), queue, queue, exchange, counters);
+  EXPECT_EQ(worker.RunOnce(false), queueio::ReceiveStatus::kOk);
+  EXPECT_EQ(worker.pending(), 10u);  // held: batch not full, bound not reached
+  EXPECT_EQ(queue.send_calls(), 0u);
+  EXPECT_EQ(worker.RunOnce(false), queueio::ReceiveStatus::kWouldBlock);
+  EXPECT_EQ(worker.pending(), 0u);
+  EXPECT_EQ(queue.send_calls(), 1u);
+}
+
+TEST(Worker, holds_verdicts_within_the_flush_bound_under_steady_load) {
+  GeneratorSource source(8);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  // A bound no test run reaches and a batch that never fills.
+  Worker worker(Options(1'000'000, 3'600'000'000u), source, sink, exchange, counters);
+  for (int i = 0; i < 50; ++i) worker.RunOnce(true);
+  EXPECT_EQ(worker.pending(), 400u);
+  EXPECT_EQ(sink.send_calls(), 0u);
+}
+
+TEST(Worker, flushes_after_the_flush_interval_under_steady_load) {
+  GeneratorSource source(8);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  constexpr std::uint32_t kFlushUs = 2000;
+  Worker worker(Options(1'000'000, kFlushUs), source, sink, exchange, counters);
+  const auto start = std::chrono::steady_clock::now();
+  worker.RunOnce(true);  // the oldest pending verdict is received no earlier than `start`
+  while (sink.send_calls() == 0) {
+    worker.RunOnce(true);
+    ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30)) << "never flushed";
+  }
+  // Flushed by the time bound, not before it (source never blocks, batch never fills).
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::microseconds(kFlushUs));
+  EXPECT_EQ(worker.pending(), 0u);
+  KernelModel kernel;
+  kernel.QueueRange(1, source.next_id() - 1);
+  kernel.ApplyAll(sink.sent());
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_TRUE(kernel.still_queued().empty());
+}
+
+TEST(Worker, flushes_every_batch_with_a_zero_interval) {
+  GeneratorSource source(8);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(1'000'000, 0), source, sink, exchange, counters);
+  for (int i = 0; i < 5; ++i) {
+    worker.RunOnce(true);
+    EXPECT_EQ(worker.pending(), 0u);
+  }
+  EXPECT_EQ(sink.send_calls(), 5u);
+}
+
+TEST(Worker, applies_a_new_policy_to_the_packets_that_woke_it) {
+  GeneratorSource source(4);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 0), source, sink, exchange, counters);
+  worker.RunOnce(true);  // ids 1..4 under generation 1 (accept)
+  // The reload lands while the worker is inside the receive call.
+  source.on_receive = [&] { exchange.Publish(PolicyWith(config::VerdictKind::kDrop, 2)); };
+  worker.RunOnce(true);  // ids 5..8 must already see generation 2 (drop)
+  source.on_receive = nullptr;
+
+  KernelModel kernel;
+  kernel.QueueRange(1, 8);
+  kernel.ApplyAll(sink.sent());
+  ASSERT_TRUE(kernel.problems().empty()) << kernel.problems().front();
+  ASSERT_EQ(kernel.verdicts().size(), 8u);
+  for (std::uint32_t id = 1; id <= 4; ++id) EXPECT_EQ(kernel.verdicts().at(id), NF_ACCEPT) << id;
+  for (std::uint32_t id = 5; id <= 8; ++id) EXPECT_EQ(kernel.verdicts().at(id), NF_DROP) << id;
+  EXPECT_EQ(exchange.generation(), 2u);
+}
+
+TEST(Worker, gives_malformed_messages_with_an_id_the_unparseable_verdict) {
+  std::vector<std::vector<std::uint8_t>> script;
+  script.push_back(testing::PacketMessage({.id = 1}));
+  script.push_back(testing::BrokenPayloadMessage(2, 0));
+  script.push_back(testing::MessageWithoutHeader(0));  // no id: nothing to answer
+  script.push_back(testing::ErrorMessage(2));           // ENOENT from the kernel
+  script.push_back(testing::PacketMessage({.id = 3}));
+  queueio::MemoryQueue queue(std::move(script), 64, false);
+  PolicyExchange exchange(
+      PolicyWith(config::VerdictKind::kAccept, 1, config::VerdictKind::kDrop), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 1'000'000), queue, queue, exchange, counters);
+  RunUntilIdle(worker);
+
+  KernelModel kernel;
+  kernel.QueueRange(1, 3);
+  kernel.ApplyAll(queue.sent());
+  ASSERT_TRUE(kernel.problems().empty()) << kernel.problems().front();
+  ASSERT_EQ(kernel.verdicts().size(), 3u);
+  EXPECT_EQ(kernel.verdicts().at(1), NF_ACCEPT);
+  EXPECT_EQ(kernel.verdicts().at(2), NF_DROP);
+  EXPECT_EQ(kernel.verdicts().at(3), NF_ACCEPT);
+  EXPECT_EQ(counters.packets.value(), 2u);
+  EXPECT_EQ(counters.malformed.value(), 2u);
+  EXPECT_EQ(counters.unparseable_verdicts.value(), 1u);
+  EXPECT_EQ(counters.kernel_errors.value(), 1u);
+}
+
+TEST(Worker, counts_gso_packets_and_the_longest_packet) {
+  std::vector<std::vector<std::uint8_t>> script;
+  script.push_back(testing::PacketMessage({.id = 1, .payload_size = 100}));
+  script.push_back(testing::PacketMessage({.id = 2, .payload_size = 9000, .gso = true}));
+  script.push_back(testing::PacketMessage({.id = 3, .payload_size = 200, .original_length = 30000}));
+  queueio::MemoryQueue queue(std::move(script), 64, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 1'000'000), queue, queue, exchange, counters);
+  RunUntilIdle(worker);
+  EXPECT_EQ(counters.gso_packets.value(), 1u);
+  EXPECT_EQ(counters.max_packet_length.value(), 30000u);
+}
+
+TEST(Worker, drains_everything_readable_when_stopped) {
+  constexpr std::size_t kPackets = 500;
+  queueio::MemoryQueue queue(PacketDatagrams(1, kPackets), 64, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 1'000'000), queue, queue, exchange, counters);
+  int drain_hook_calls = 0;
+  std::size_t pending_at_hook = 99;
+  worker.set_drain_hook([&] {
+    ++drain_hook_calls;
+    pending_at_hook = worker.pending();
+  });
+  worker.RequestStop();  // stop before the loop ever ran: only the drain receives
+  EXPECT_EQ(worker.Run(), WorkerExit::kStopped);
+  EXPECT_EQ(drain_hook_calls, 1);
+  EXPECT_EQ(pending_at_hook, 0u);
+  KernelModel kernel;
+  kernel.QueueRange(1, kPackets);
+  kernel.ApplyAll(queue.sent());
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_TRUE(kernel.still_queued().empty());
+  EXPECT_EQ(kernel.verdicts().size(), kPackets);
+}
+
+// A source whose receive blocks (a condition variable) the way the kernel's does.
+class BlockingQueue final : public queueio::PacketSource, public queueio::VerdictSink {
+ public:
+  void Push(std::vector<std::vector<std::uint8_t>> datagrams) {
+    std::lock_guard lock(mutex_);
+    for (auto& d : datagrams) script_.push_back(std::move(d));
+    cv_.notify_all();
+  }
+  queueio::ReceiveStatus Receive(queueio::ReceiveBatch& batch, bool block,
+                                 int timeout_ms) noexcept override {
+    std::unique_lock lock(mutex_);
+    if (block && next_ == script_.size()) {
+      cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms < 0 ? 1000 : timeout_ms),
+                   [&] { return next_ < script_.size(); });
+    }
+    if (next_ == script_.size()) return queueio::ReceiveStatus::kWouldBlock;
+    out_.clear();
+    while (next_ < script_.size() && out_.size() < 16) out_.push_back({script_[next_++], false});
+    batch.datagrams = out_;
+    return queueio::ReceiveStatus::kOk;
+  }
+  queueio::SendStatus Send(std::span<const std::uint8_t> messages) noexcept override {
+    std::lock_guard lock(mutex_);
+    sent_.emplace_back(messages.begin(), messages.end());
+    cv_.notify_all();
+    return queueio::SendStatus::kOk;
+  }
+  // Waits until `count` datagrams were received by the worker.
+  void WaitConsumed(std::size_t count) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return next_ >= count && !sent_.empty(); });
+  }
+  std::vector<std::vector<std::uint8_t>> sent() {
+    std::lock_guard lock(mutex_);
+    return sent_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::vector<std::uint8_t>> script_;
+  std::size_t next_ = 0;
+  std::vector<queueio::Datagram> out_;
+  std::vector<std::vector<std::uint8_t>> sent_;
+};
+
+TEST(WorkerThread, stop_while_blocked_drains_what_arrived_meanwhile) {
+  BlockingQueue queue;
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(256, 1'000'000);
+  options.stop_check_ms = 20;
+  Worker worker(options, queue, queue, exchange, counters);
+  queue.Push(PacketDatagrams(1, 100));
+  std::thread thread([&] { EXPECT_EQ(worker.Run(), WorkerExit::kStopped); });
+  queue.WaitConsumed(100);  // the worker received them and flushed at least once
+  // These arrive after the worker last looked; the drain must still answer them.
+  queue.Push(PacketDatagrams(101, 50));
+  worker.RequestStop();
+  thread.join();
+  KernelModel kernel;
+  kernel.QueueRange(1, 150);
+  kernel.ApplyAll(queue.sent());
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_TRUE(kernel.still_queued().empty()) << kernel.still_queued().size() << " left";
+  EXPECT_EQ(counters.packets.value(), 150u);
+}
+
+}  // namespace
+}  // namespace verdictd::service
