@@ -216,7 +216,12 @@ void Service::Start(PolicyExchange& exchange, std::function<void()> on_fatal) {
 }
 
 void Service::RunWorker(std::size_t index) noexcept {
+  metrics::WorkerCounters& counters = counters_[index];
+  counters.tid.store(static_cast<int>(gettid()), std::memory_order_relaxed);
+  counters.cpu.store(plan_[index].cpu, std::memory_order_relaxed);
+  counters.up.store(true, std::memory_order_release);
   const WorkerExit exit = workers_[index]->Run();
+  counters.up.store(false, std::memory_order_release);
   if (exit == WorkerExit::kFatalError) {
     try {
       failures_[index] = "queue " + std::to_string(plan_[index].queue.queue_num) + ": " +
