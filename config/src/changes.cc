@@ -32,11 +32,13 @@ void Compare(const Config& a, const Config& b, Add add) {
   if (a.verdict.unparseable_verdict != b.verdict.unparseable_verdict) {
     add("verdict.unparseable", true);
   }
-  if (a.verdict.batch_size != b.verdict.batch_size) add("verdict.batch_size", true);
+  // The workers size their verdict batcher and take their flush and spin
+  // times once, at startup (service/worker.h), so these need a restart.
+  if (a.verdict.batch_size != b.verdict.batch_size) add("verdict.batch_size", false);
   if (a.verdict.flush_interval_us != b.verdict.flush_interval_us) {
-    add("verdict.flush_interval_us", true);
+    add("verdict.flush_interval_us", false);
   }
-  if (a.verdict.busy_poll_us != b.verdict.busy_poll_us) add("verdict.busy_poll_us", true);
+  if (a.verdict.busy_poll_us != b.verdict.busy_poll_us) add("verdict.busy_poll_us", false);
   if (a.metrics.enabled != b.metrics.enabled) add("metrics.enabled", false);
   if (a.metrics.listen != b.metrics.listen) add("metrics.listen", false);
   if (a.control.enabled != b.control.enabled) add("control.enabled", false);

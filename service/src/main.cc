@@ -19,8 +19,11 @@
 #include "verdictd/service/build_policy.h"
 #include "verdictd/service/capabilities.h"
 #include "verdictd/service/cli.h"
+#include "verdictd/service/control.h"
+#include "verdictd/service/control_cli.h"
 #include "verdictd/service/logging.h"
 #include "verdictd/service/policy_exchange.h"
+#include "verdictd/service/reload.h"
 #include "verdictd/service/service.h"
 #include "verdictd/service/signals.h"
 
@@ -32,20 +35,26 @@ using namespace verdictd;
 // factory gives every worker the configured default verdict.
 service::DeciderFactory MakeDeciderFactory(const config::Config& /*config*/) { return {}; }
 
-// Hook (config): load options.config_file (when given) over the embedded
-// defaults, then apply the flags. Throws std::exception with a one-line message.
-config::Config LoadConfiguration(const service::RunOptions& options) {
-  config::Config config;  // default-constructed = the embedded default configuration
-  service::ApplyRunOptions(options, config);
-  return config;
+// Config: the embedded defaults, then --config FILE, then --set, then the
+// named flags. Kept for reloads, which apply the same flags again.
+service::ConfigSource MakeConfigSource(const service::RunOptions& options,
+                                       const service::ConfigFlags& flags) {
+  return service::MakeConfigSource(options.config_file, flags, [options](config::Config& c) {
+    service::ApplyRunOptions(options, c);
+  });
 }
 
-int RunDaemon(const service::RunOptions& options) {
+// Throws std::exception listing every problem of the configuration.
+config::Config LoadConfiguration(const service::ConfigSource& source) {
+  return service::LoadStartupConfig(source);
+}
+
+int RunDaemon(const service::ConfigSource& source) {
   service::SetupLogging(config::LogLevel::kInfo);
   config::Config config;
   std::vector<service::QueuePlan> plan;
   try {
-    config = LoadConfiguration(options);
+    config = LoadConfiguration(source);
     service::SetLogLevel(config.log.level);
     plan = service::PlanQueues(config, service::AllowedCpus());
     service::RequireNetAdmin();
@@ -62,12 +71,30 @@ int RunDaemon(const service::RunOptions& options) {
   const service::DeciderFactory factory = MakeDeciderFactory(config);
   std::unique_ptr<service::PolicyExchange> exchange;  // outlives the workers
   service::Service service(plan, config.verdict);
+  metrics::ServiceCounters service_counters;  // reload and control write, the scrape reads
+  std::unique_ptr<service::Reloader> reloader;
+  std::unique_ptr<service::ControlServer> control;
   try {
     service.Open();
     exchange = std::make_unique<service::PolicyExchange>(
         service::BuildPolicy(config, plan.size(), 1, factory), plan.size());
     // Hook (metrics): start the metrics server over service.counters() here.
-    // Hook (config): start the control socket here.
+    // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
+    reloader = std::make_unique<service::Reloader>(
+        source, config, *exchange,
+        [workers = plan.size()](const config::Config& next, std::uint64_t generation) {
+          return service::BuildPolicy(next, workers, generation, MakeDeciderFactory(next));
+        },
+        service_counters, [](const config::Config& next) { service::SetLogLevel(next.log.level); });
+    if (config.control.enabled) {
+      control = std::make_unique<service::ControlServer>(
+          config.control.socket,
+          service::MakeControlHandler(*reloader, service_counters,
+                                      [&service] {
+                                        return service::WorkerCountersStatus(service.counters());
+                                      }),
+          service_counters);
+    }
     service.Start(*exchange, [] { kill(getpid(), SIGTERM); });
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
@@ -84,8 +111,7 @@ int RunDaemon(const service::RunOptions& options) {
       continue;
     }
     if (signal == SIGHUP) {
-      // Hook (config): reload the configuration and publish a new policy.
-      spdlog::info("SIGHUP: no configuration file to reload");
+      reloader->Reload("SIGHUP");  // logs and counts the outcome itself
       continue;
     }
     spdlog::info("{}: stopping: draining queued packets", strsignal(signal));
@@ -110,10 +136,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "verdictd 0.1.0");
   service::RunOptions options;
   service::AddRunFlags(app, options);
-  // Hook (config): the --config flag (fills options.config_file).
+  service::ConfigFlags config_flags;  // --config, --set, --check-config, --print-config
+  service::AddConfigFlags(app, options.config_file, config_flags);
   std::vector<service::Subcommand> subcommands;
   // Hook (rules): subcommands.push_back(AddReplayCommand(app));
-  // Hook (config): subcommands.push_back(AddCtlCommand(app));
+  subcommands.push_back(service::AddCtlCommand(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -123,5 +150,8 @@ int main(int argc, char** argv) {
   for (const service::Subcommand& subcommand : subcommands) {
     if (subcommand.command != nullptr && subcommand.command->parsed()) return subcommand.run();
   }
-  return RunDaemon(options);
+  const service::ConfigSource source = MakeConfigSource(options, config_flags);
+  // --check-config / --print-config answer and exit; they never touch the kernel.
+  if (const int code = service::RunConfigCommands(config_flags, source); code >= 0) return code;
+  return RunDaemon(source);
 }

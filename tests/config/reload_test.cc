@@ -124,18 +124,27 @@ TEST_F(ReloadTest, restart_only_change_is_refused_naming_the_keys) {
 }
 
 TEST_F(ReloadTest, flags_stay_in_force_across_reloads) {
-  source_.overrides = {"verdict.batch_size=7"};
-  source_.apply_flags = [](config::Config& c) { c.verdict.flush_interval_us = 9; };
+  source_.overrides = {"verdict.unparseable=drop"};
+  source_.apply_flags = [](config::Config& c) { c.log.level = config::LogLevel::kDebug; };
   const config::LoadResult initial = LoadEffectiveConfig(source_);
   ASSERT_TRUE(initial.ok());
   Reloader reloader(source_, initial.config, *exchange_,
                     [](const config::Config& c, std::uint64_t g) { return Build(c, g, 2); },
                     counters_);
-  Write("[verdict]\ndefault = \"drop\"\nbatch_size = 100\nflush_interval_us = 100\n");
+  Write("[verdict]\ndefault = \"drop\"\nunparseable = \"accept\"\n[log]\nlevel = \"warn\"\n");
   ASSERT_TRUE(reloader.Reload("test").applied);
-  EXPECT_EQ(reloader.running().verdict.batch_size, 7u);
-  EXPECT_EQ(reloader.running().verdict.flush_interval_us, 9u);
+  EXPECT_EQ(reloader.running().verdict.unparseable_verdict.kind, config::VerdictKind::kDrop);
+  EXPECT_EQ(reloader.running().log.level, config::LogLevel::kDebug);
   EXPECT_EQ(reloader.running().verdict.default_verdict.kind, config::VerdictKind::kDrop);
+}
+
+TEST_F(ReloadTest, batching_changes_need_a_restart) {
+  Write("[verdict]\nbatch_size = 8\nflush_interval_us = 10\n");
+  const ReloadResult result = reloader_->Reload("test");
+  EXPECT_FALSE(result.applied);
+  EXPECT_EQ(result.message,
+            "these keys cannot change while verdictd runs, restart to apply them: "
+            "verdict.batch_size, verdict.flush_interval_us");
 }
 
 TEST_F(ReloadTest, failing_policy_build_changes_nothing) {

@@ -1,10 +1,11 @@
 // What a reload may change while verdictd runs, and what needs a restart.
 //
-// Live (swapped in between two receive batches): [verdict] (default,
-// unparseable, batch_size, flush_interval_us, busy_poll_us), [log] level and
-// the rules. Restart-only: [[queues]] (ranges and their socket settings),
-// [metrics], [control] and [process] user, because they are bound to sockets,
-// threads or privileges that exist once per process.
+// Live (swapped in between two receive batches): verdict.default,
+// verdict.unparseable, [log] level and the rules. Restart-only: [[queues]]
+// (ranges and their socket settings), [metrics], [control] and [process]
+// user, because they are bound to sockets, threads or privileges that exist
+// once per process, and verdict.batch_size / flush_interval_us /
+// busy_poll_us, which each worker takes once when it starts.
 #pragma once
 
 #include <string>

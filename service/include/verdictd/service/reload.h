@@ -7,10 +7,11 @@
 // never wait for it: they pick up the new policy at their next batch through
 // PolicyExchange, each seeing the old or the new policy whole.
 //
-// What can change live: [verdict], [log] level and the rules. A change to a
-// restart-only key ([[queues]], [metrics], [control], [process]) refuses the
-// whole reload and names the keys (see config/changes.h). An invalid file
-// changes nothing. Both count as reload failures.
+// What can change live: verdict.default, verdict.unparseable, [log] level
+// and the rules. A change to a restart-only key ([[queues]], the batching keys
+// of [verdict], [metrics], [control], [process]) refuses the whole reload and
+// names the keys (see config/changes.h). An invalid file changes nothing.
+// Both count as reload failures.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Live reload of verdictd under steady traffic, on the real kernel.
+
+In the namespace lab (client -- firewall -- server, see nslab.py) the
+firewall queues UDP to the server with `iptables -j NFQUEUE`, and verdictd
+gives the verdicts. While the client sends a steady stream, the test switches
+verdictd's default verdict accept -> drop -> accept several times by
+rewriting its config file and sending SIGHUP, twice through
+`verdictd ctl reload`, and once offers an invalid file. It checks that
+arrivals stop under drop and resume under accept, that the invalid file
+changes nothing and is counted, and at the end that every packet got exactly
+one verdict: verdictd's per-verdict counts sum to the packets it received,
+which equal the packets sent, and the server received exactly the accepted
+ones, each once.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nslab  # noqa: E402
+
+QUEUE = 7
+PORT = 5555
+RATE_PPS = 400
+
+# Paced sender, one datagram per sequence number, until the stop file exists.
+SENDER = r"""
+import os, socket, sys, time
+dst, port, rate, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+seq, start = 0, time.monotonic()
+while not os.path.exists(stop):
+    due = start + seq / rate
+    now = time.monotonic()
+    if due > now:
+        time.sleep(due - now)
+    s.sendto(seq.to_bytes(8, "big"), (dst, port))
+    seq += 1
+print(seq, flush=True)
+"""
+
+# Prints every sequence number that arrives, as it arrives.
+RECEIVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("READY", flush=True)
+while True:
+    print(int.from_bytes(s.recv(64)[:8], "big"), flush=True)
+"""
+
+
+def config_text(default, socket_path):
+    return f"""
+[verdict]
+default = "{default}"
+flush_interval_us = 1000
+
+[metrics]
+enabled = false
+
+[control]
+socket = "{socket_path}"
+
+[[queues]]
+first = {QUEUE}
+count = 1
+cpus = [0]
+"""
+
+
+class ReloadTest(unittest.TestCase):
+    def setUp(self):
+        self.lab = nslab.Lab(client_addresses=1)
+        self.lab.setup()
+        self.addCleanup(self.lab.cleanup)
+        self.bin = nslab.verdictd_bin()
+        self.socket = os.path.join(self.lab.tmpdir, "control.sock")
+        self.config = os.path.join(self.lab.tmpdir, "verdictd.toml")
+        self.lab.queue_rule(f"--queue-num {QUEUE}", match=f"-p udp --dport {PORT}")
+        self.received = []
+        self.lock = threading.Lock()
+        self.switches = 0
+
+    # -- helpers --------------------------------------------------------------
+
+    def write_config(self, text):
+        # Replaced whole, as editors and config management do.
+        temp = self.config + ".new"
+        with open(temp, "w") as out:
+            out.write(text)
+        os.replace(temp, self.config)
+
+    def ctl(self, command):
+        return self.lab.ns(self.lab.firewall, self.bin, "ctl", "--socket", self.socket, command,
+                           check=False)
+
+    def status(self):
+        result = self.ctl("status")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        values = {}
+        for line in result.stdout.splitlines()[1:]:
+            key, _, value = line.partition(" ")
+            values[key] = value
+        return values
+
+    def wait_for(self, predicate, what, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.02)
+        self.fail(f"timed out waiting for {what}")
+
+    def arrivals(self):
+        with self.lock:
+            return len(self.received)
+
+    def switch(self, verdict, via):
+        """Makes `verdict` the default verdict through `via`; waits until it runs."""
+        before = int(self.status()["generation"])
+        self.write_config(config_text(verdict, self.socket))
+        if via == "SIGHUP":
+            self.daemon.proc.send_signal(signal.SIGHUP)
+        else:
+            result = self.ctl("reload")
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertTrue(result.stdout.startswith("ok reloaded: generation"), result.stdout)
+        self.wait_for(lambda: int(self.status()["generation"]) == before + 1,
+                      f"the reload to {verdict} via {via}")
+        self.assertEqual(self.status()["default_verdict"], verdict)
+        self.switches += 1
+
+    def assert_flowing(self, seconds):
+        start = self.arrivals()
+        time.sleep(seconds)
+        # At least half of what the sender offered in that time.
+        self.assertGreater(self.arrivals() - start, RATE_PPS * seconds / 2,
+                           "arrivals did not resume under accept")
+
+    def assert_stopped(self, seconds):
+        # Datagrams accepted just before the switch may still be on their way.
+        time.sleep(0.2)
+        start = self.arrivals()
+        received_before = int(self.status()["packets"])
+        time.sleep(seconds)
+        self.assertEqual(self.arrivals(), start, "packets arrived while the verdict was drop")
+        # ... while verdictd kept receiving (and dropping) them.
+        self.assertGreater(int(self.status()["packets"]) - received_before, RATE_PPS * seconds / 2)
+
+    # -- the test -------------------------------------------------------------
+
+    def test_switching_default_verdict_live(self):
+        try:
+            self._scenario()
+        except BaseException:
+            if getattr(self, "daemon", None) is not None:
+                print("verdictd output:\n" + self.daemon.log(), file=sys.stderr)
+            raise
+
+    def _scenario(self):
+        lab = self.lab
+        receiver = lab.popen(lab.server, [sys.executable, "-c", RECEIVER, str(PORT)])
+        self.assertEqual(receiver.stdout.readline().strip(), "READY")
+
+        def collect():
+            for line in receiver.stdout:
+                with self.lock:
+                    self.received.append(int(line))
+        threading.Thread(target=collect, daemon=True).start()
+
+        self.write_config(config_text("accept", self.socket))
+        self.daemon = lab.start_verdictd("--config", self.config)
+        self.wait_for(lambda: self.ctl("status").returncode == 0, "the control socket")
+
+        stop_file = os.path.join(lab.tmpdir, "stop-sending")
+        sender = lab.popen(lab.client, [sys.executable, "-c", SENDER, lab.SERVER, str(PORT),
+                                        str(RATE_PPS), stop_file])
+
+        self.assert_flowing(1.0)
+        self.switch("drop", "SIGHUP")
+        self.assert_stopped(0.8)
+        self.switch("accept", "SIGHUP")
+        self.assert_flowing(0.8)
+
+        # An invalid file: refused, counted, and nothing changes.
+        status = self.status()
+        self.write_config(config_text("dorp", self.socket))
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        self.wait_for(lambda: int(self.status()["reload_failures"]) ==
+                      int(status["reload_failures"]) + 1, "the invalid reload to be counted")
+        after = self.status()
+        self.assertEqual(after["generation"], status["generation"])
+        self.assertEqual(after["default_verdict"], "accept")
+        self.assertIn('did you mean "drop"', after["last_reload"])
+        self.assert_flowing(0.6)
+
+        self.switch("drop", "ctl")
+        self.assert_stopped(0.6)
+        self.switch("accept", "SIGHUP")
+        self.assert_flowing(0.6)
+        self.switch("drop", "SIGHUP")
+        self.assert_stopped(0.6)
+        self.switch("accept", "ctl")
+        self.assert_flowing(0.6)
+
+        open(stop_file, "w").close()
+        out, _ = sender.communicate(timeout=10)
+        sent = int(out.strip())
+        # The last verdicts go out within the flush bound; the last datagrams arrive.
+        self.wait_for(lambda: int(self.status()["packets"]) == sent,
+                      f"verdictd to receive all {sent} datagrams sent", timeout=3)
+        self.wait_for(lambda: self.arrivals() == int(self.status()["verdicts_accept"]),
+                      "the accepted datagrams to arrive", timeout=3)
+        status = self.status()
+        verdicts = {key[len("verdicts_"):]: int(value) for key, value in status.items()
+                    if key.startswith("verdicts_")}
+        with self.lock:
+            received = list(self.received)
+
+        self.assertEqual(int(status["reloads"]), self.switches)
+        self.assertEqual(int(status["reload_failures"]), 1)
+        # Every packet exactly one verdict, and only accept or drop.
+        self.assertEqual(sum(verdicts.values()), sent, status)
+        self.assertEqual(verdicts["accept"] + verdicts["drop"], sent, status)
+        self.assertGreater(verdicts["drop"], RATE_PPS)
+        # The server got exactly the accepted datagrams, each once.
+        self.assertEqual(len(received), verdicts["accept"])
+        self.assertEqual(len(set(received)), len(received), "a datagram arrived twice")
+        # Nothing was lost in the kernel queue.
+        stats = lab.nfqueue_stats().get(QUEUE, {})
+        self.assertEqual(stats.get("queue_dropped"), 0, stats)
+        self.assertEqual(stats.get("user_dropped"), 0, stats)
+
+        self.assertEqual(self.daemon.stop(), 0, self.daemon.log())
+        log = self.daemon.log()
+        self.assertIn("reload (SIGHUP): generation", log)
+        self.assertIn("reload (control socket): generation", log)
+        self.assertRegex(log, r"(?s)reload \(SIGHUP\) failed.*did you mean \"drop\"")
+        # verdictd's own exit summary agrees.
+        summary = self.daemon.counters().get(QUEUE, {})
+        if summary:
+            self.assertEqual(summary.get("packets"), sent, summary)
+            self.assertEqual(summary.get("accept"), len(received), summary)
+
+
+if __name__ == "__main__":
+    nslab.require_root_tools()
+    unittest.main()
