@@ -186,8 +186,9 @@ void Service::Start(PolicyExchange& exchange, std::function<void()> on_fatal) {
   for (std::size_t i = 0; i < plan_.size(); ++i) {
     const std::uint16_t queue_num = plan_[i].queue.queue_num;
     queueio::QueueSocket& socket = *sockets_[i];
-    auto worker = std::make_unique<Worker>(MakeWorkerOptions(verdict_, i, queue_num), socket,
-                                           socket, exchange, counters_[i]);
+    WorkerOptions options = MakeWorkerOptions(verdict_, i, queue_num);
+    options.receive_batch = plan_[i].queue.batch_size;
+    auto worker = std::make_unique<Worker>(options, socket, socket, exchange, counters_[i]);
     if (plan_[i].queue.fail_open) {
       drain_messages_.push_back(ZeroMaxLengthMessage(queue_num));
       const std::vector<std::uint8_t>& message = drain_messages_.back();

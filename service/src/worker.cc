@@ -28,6 +28,9 @@ std::uint64_t ClockNanos(clockid_t clock) noexcept {
 // being fed (a queue without fail-open under load).
 constexpr int kMaxDrainBatches = 100000;
 constexpr std::uint64_t kMaxDrainNanos = 2'000'000'000;
+// Long enough to hold several round trips of a low-rate flow, so a request
+// and its reply do not look like a fast queue.
+constexpr std::uint64_t kRateWindowNs = 20'000'000;
 
 }  // namespace
 
@@ -154,9 +157,27 @@ void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_n
   }
 }
 
+std::uint64_t Worker::CoalesceNanos() const noexcept {
+  if (options_.coalesce_min_pps == 0 || options_.busy_poll_us > 0 ||
+      rate_pps_ < options_.coalesce_min_pps) {
+    return 0;
+  }
+  const std::uint64_t wanted = std::uint64_t{options_.coalesce_target} * 1'000'000'000 / rate_pps_;
+  return std::min<std::uint64_t>(wanted, std::uint64_t{options_.flush_interval_us} * 1000);
+}
+
 queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
   if (!allow_block || batcher_.pending() > 0) {
     return source_.Receive(batch_, false, 0);
+  }
+  if (const std::uint64_t hold = CoalesceNanos(); hold > 0) {
+    // A fast queue that just ran dry: let a few packets gather instead of
+    // being woken by the next one. The receive after the pause does not block.
+    timespec pause{static_cast<time_t>(hold / 1'000'000'000),
+                   static_cast<long>(hold % 1'000'000'000)};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+    const queueio::ReceiveStatus status = source_.Receive(batch_, false, 0);
+    if (status != queueio::ReceiveStatus::kWouldBlock) return status;
   }
   if (options_.busy_poll_us > 0) {
     // Low-latency mode: waking a sleeping thread costs tens to hundreds of
@@ -178,8 +199,16 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
       consecutive_errors_ = 0;
       const std::uint64_t now = MonotonicNanos();
       HandleBatch(batch_, now);
+      window_packets_ += batch_.datagrams.size();
+      if (now - window_start_ns_ >= kRateWindowNs) {
+        rate_pps_ = window_packets_ * 1'000'000'000 / (now - window_start_ns_);
+        window_start_ns_ = now;
+        window_packets_ = 0;
+      }
       if (batcher_.pending() > 0 &&
-          now - oldest_pending_ns_ >= std::uint64_t{options_.flush_interval_us} * 1000) {
+          ((options_.receive_batch > 0 && batch_.datagrams.size() < options_.receive_batch) ||
+           now - oldest_pending_ns_ >= std::uint64_t{options_.flush_interval_us} * 1000)) {
+        // A short batch emptied the socket: send now, no receive to learn it again.
         Flush();
       }
       break;
@@ -187,6 +216,10 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
     case queueio::ReceiveStatus::kWouldBlock:
       // Nothing more to read now: no verdict waits for company that is not coming.
       Flush();
+      if (MonotonicNanos() - window_start_ns_ >= kRateWindowNs) {
+        // Idle: the rate of the last window no longer describes the queue.
+        rate_pps_ = 0;
+      }
       break;
     case queueio::ReceiveStatus::kInterrupted:
       break;
