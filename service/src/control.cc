@@ -214,6 +214,19 @@ void ControlServer::ServeOne(int client) noexcept {
   WriteAll(client, reply);
 }
 
+std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
+                                                  ControlServer::Handler handler,
+                                                  metrics::ServiceCounters& counters) {
+  try {
+    auto server = std::make_unique<ControlServer>(path, std::move(handler), counters);
+    spdlog::info("control socket {} (verdictd ctl reload|status|config)", path);
+    return server;
+  } catch (const std::exception& e) {
+    spdlog::error("{}; running without the control socket (SIGHUP still reloads)", e.what());
+    return nullptr;
+  }
+}
+
 std::string WorkerCountersStatus(std::span<const metrics::WorkerCounters> workers) {
   std::uint64_t packets = 0;
   std::array<std::uint64_t, metrics::kVerdictLabels.size()> verdicts{};

@@ -87,7 +87,7 @@ int RunDaemon(const service::ConfigSource& source) {
         },
         service_counters, [](const config::Config& next) { service::SetLogLevel(next.log.level); });
     if (config.control.enabled) {
-      control = std::make_unique<service::ControlServer>(
+      control = service::StartControlServer(
           config.control.socket,
           service::MakeControlHandler(*reloader, service_counters,
                                       [&service] {

@@ -103,6 +103,15 @@ TEST(ControlServer, replaces_a_stale_socket_and_refuses_a_live_one) {
   EXPECT_EQ(SendControlCommand(path, "status", out, err), 0);
 }
 
+TEST(ControlServer, daemon_runs_on_without_a_socket_it_cannot_create) {
+  metrics::ServiceCounters counters;
+  const std::string path = SocketPath("ctl-start");
+  auto first = StartControlServer(path, Echo, counters);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(StartControlServer(path, Echo, counters), nullptr);  // held by `first`
+  EXPECT_EQ(StartControlServer("/proc/verdictd-no-such-dir/ctl.sock", Echo, counters), nullptr);
+}
+
 TEST(ControlServer, removes_its_socket_file_when_stopped) {
   metrics::ServiceCounters counters;
   const std::string path = SocketPath("ctl-stop");

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "verdictd/service/control.h"
+#include "verdictd/service/control_cli.h"
 #include "verdictd/service/decider.h"
 
 namespace verdictd::service {
@@ -191,6 +192,37 @@ TEST(WorkerCountersStatus, sums_workers) {
   EXPECT_EQ(WorkerCountersStatus(workers),
             "workers 2\npackets 6\nverdicts_accept 3\nverdicts_drop 3\nverdicts_repeat 0\n"
             "verdicts_queue 0\nverdicts_stop 0\n");
+}
+
+TEST_F(ReloadTest, check_and_print_config_commands) {
+  ConfigFlags flags;
+  flags.check_file = path_.string();
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunConfigCommands(flags, source_), 0);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            path_.string() + ": configuration is valid\n");
+
+  Write("[verdict]\nbatch_size = 0\n");
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunConfigCommands(flags, source_), 1);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            path_.string() + ":2:14: verdict.batch_size: expected an integer from 1 to 65536, "
+            "found integer 0\n" + path_.string() + ": 1 error(s)\n");
+
+  ConfigFlags print;
+  print.print = true;
+  print.overrides = {"verdict.default=drop"};
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(RunConfigCommands(print, MakeConfigSource("", print, {})), 0);
+  const std::string printed = ::testing::internal::GetCapturedStdout();
+  config::LoadOptions options;
+  options.online_cpus = 2;
+  const config::LoadResult back = config::LoadConfigString(printed, "printed", options);
+  ASSERT_TRUE(back.ok()) << printed;
+  EXPECT_EQ(back.config.verdict.default_verdict.kind, config::VerdictKind::kDrop);
+
+  EXPECT_EQ(RunConfigCommands(ConfigFlags{}, source_), -1);  // neither: run the daemon
+  EXPECT_THROW(LoadStartupConfig(source_), std::runtime_error);
 }
 
 TEST(LoadEffectiveConfig, bad_flags_are_diagnostics) {

@@ -153,7 +153,19 @@ class ReloadTest(unittest.TestCase):
         # ... while verdictd kept receiving (and dropping) them.
         self.assertGreater(int(self.status()["packets"]) - received_before, RATE_PPS * seconds / 2)
 
-    # -- the test -------------------------------------------------------------
+    # -- the tests ------------------------------------------------------------
+
+    def test_check_config_exit_codes(self):
+        """--check-config: 0 for a valid file, 1 with every error for a bad one."""
+        self.write_config(config_text("accept", self.socket))
+        good = nslab.run([self.bin, "--check-config", self.config], check=False)
+        self.assertEqual(good.returncode, 0, good.stderr)
+        self.write_config(config_text("dorp", self.socket).replace("count = 1", "count = 1\ncoutn = 2"))
+        bad = nslab.run([self.bin, "--check-config", self.config], check=False)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn('verdict.default: expected one of', bad.stderr)
+        self.assertIn('queues[0].coutn: unknown key; did you mean "count"?', bad.stderr)
+        self.assertIn(": 2 error(s)", bad.stderr)
 
     def test_switching_default_verdict_live(self):
         try:

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +58,14 @@ class ControlServer {
   int stop_fd_ = -1;  // eventfd: wakes the thread to stop
   std::thread thread_;
 };
+
+// The daemon's way to start the server: a control socket that cannot be set
+// up (path held by another verdictd, directory not writable after switching
+// user) is logged as an error and the daemon runs on without it (SIGHUP still
+// reloads); returns nullptr then. Packets matter more than the control plane.
+std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
+                                                  ControlServer::Handler handler,
+                                                  metrics::ServiceCounters& counters);
 
 // The commands of a running daemon: reload (through `reloader`), status, config.
 // `extra_status` (optional) appends lines to the status reply, e.g. the
