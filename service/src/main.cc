@@ -21,6 +21,7 @@
 #include "verdictd/service/cli.h"
 #include "verdictd/service/control.h"
 #include "verdictd/service/control_cli.h"
+#include "verdictd/service/daemon_metrics.h"
 #include "verdictd/service/logging.h"
 #include "verdictd/service/policy_exchange.h"
 #include "verdictd/service/reload.h"
@@ -53,11 +54,15 @@ int RunDaemon(const service::ConfigSource& source) {
   service::SetupLogging(config::LogLevel::kInfo);
   config::Config config;
   std::vector<service::QueuePlan> plan;
+  // (metrics) Stopped explicitly below, before the counters it reads go.
+  std::unique_ptr<service::DaemonMetrics> metrics_endpoint;
   try {
     config = LoadConfiguration(source);
     service::SetLogLevel(config.log.level);
     plan = service::PlanQueues(config, service::AllowedCpus());
     service::RequireNetAdmin();
+    // (metrics) Opens the root-only kernel queue table before privileges go.
+    metrics_endpoint = std::make_unique<service::DaemonMetrics>(config.metrics);
     // Before any thread exists: capabilities are per thread.
     service::DropCapabilities(config.process.user);
   } catch (const std::exception& e) {
@@ -78,7 +83,8 @@ int RunDaemon(const service::ConfigSource& source) {
     service.Open();
     exchange = std::make_unique<service::PolicyExchange>(
         service::BuildPolicy(config, plan.size(), 1, factory), plan.size());
-    // Hook (metrics): start the metrics server over service.counters() here.
+    // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
+    metrics_endpoint->Start(service, service_counters);
     // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
     reloader = std::make_unique<service::Reloader>(
         source, config, *exchange,
@@ -97,6 +103,7 @@ int RunDaemon(const service::ConfigSource& source) {
     }
     service.Start(*exchange, [] { kill(getpid(), SIGTERM); });
   } catch (const std::exception& e) {
+    metrics_endpoint->Stop();  // before the service's counters go
     spdlog::error("{}", e.what());
     return service::kExitUsage;
   }
@@ -118,6 +125,7 @@ int RunDaemon(const service::ConfigSource& source) {
     break;
   }
   service.Stop();
+  metrics_endpoint->Stop();  // (metrics) before the service's counters go
   for (std::size_t i = 0; i < service.size(); ++i) {
     spdlog::info("{}", service::SummarizeCounters(plan[i].queue.queue_num, service.counters()[i]));
   }
