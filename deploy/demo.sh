@@ -7,6 +7,7 @@
 # with live traffic (ping and UDP), printing what verdictd does. Everything it
 # creates is removed on exit, also on failure or Ctrl-C. Run as root:
 #   bash deploy/demo.sh
+# (VERDICTD_BIN=path/to/verdictd skips the install and build steps.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,13 +18,17 @@ fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "installing packages"
-bash .ci/install-deps
+if [[ -n "${VERDICTD_BIN:-}" ]]; then
+  bin="$VERDICTD_BIN"  # an already built binary: skip install and build
+else
+  step "installing packages"
+  bash .ci/install-deps
 
-step "building verdictd (build/)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc)" --target verdictd
-bin="$root/build/service/verdictd"
+  step "building verdictd (build/)"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j "$(nproc)" --target verdictd
+  bin="$root/build/service/verdictd"
+fi
 
 tag="vdemo$$"
 client="${tag}c" firewall="${tag}f" server="${tag}s"
@@ -66,7 +71,7 @@ step "firewall rule: iptables -A ${rule[*]}"
 inns "$firewall" iptables -A "${rule[@]}"
 
 step "starting verdictd (embedded default configuration) in the firewall namespace"
-inns "$firewall" "$bin" >"$log" 2>&1 &
+ip netns exec "$firewall" "$bin" >"$log" 2>&1 &  # exec: $! is verdictd itself
 daemon_pid=$!
 for _ in $(seq 100); do
   grep -q " running " "$log" && break
