@@ -31,6 +31,7 @@ namespace {
 constexpr std::size_t kDatagramHeadroom = 4096;
 constexpr std::size_t kMaxBatch = 1024;
 constexpr int kAckTimeoutMs = 5000;
+constexpr std::size_t kMinSendBuffer = 256 * 1024;
 
 void Bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
   // Single writer: a plain load + store, no locked read-modify-write.
@@ -178,8 +179,15 @@ struct QueueSocket::Impl {
     if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &actual, &len) == 0) {
       report.receive_buffer_bytes = static_cast<std::size_t>(actual);
     }
-    if (options.send_buffer_bytes > 0) {
-      const int want = static_cast<int>(std::min<std::size_t>(options.send_buffer_bytes, INT_MAX / 2));
+    // One send carries a whole VerdictBatcher buffer (at least one maximal
+    // payload verdict, ~66 KiB), and the kernel refuses a send larger than
+    // the send buffer: never stay below kMinSendBuffer.
+    const std::size_t send_target = std::max(options.send_buffer_bytes, kMinSendBuffer);
+    int current = 0;
+    socklen_t current_len = sizeof current;
+    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &current, &current_len);
+    if (options.send_buffer_bytes > 0 || static_cast<std::size_t>(current) < kMinSendBuffer) {
+      const int want = static_cast<int>(std::min<std::size_t>(send_target, INT_MAX / 2));
       if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) != 0) {
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
         report.notes += "send buffer capped by net.core.wmem_max; ";
@@ -423,6 +431,12 @@ void QueueSocket::Unbind() noexcept {
   nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
   nlh->nlmsg_seq = ++s.seq;
   (void)send(s.fd, nlh, nlh->nlmsg_len, 0);
+}
+
+std::size_t QueueSocket::max_send_bytes() const noexcept {
+  // netlink_sendmsg() refuses len > sk_sndbuf - 32; SO_SNDBUF reports sk_sndbuf.
+  const std::size_t sndbuf = impl_->report.send_buffer_bytes;
+  return sndbuf > 64 ? sndbuf - 64 : 0;
 }
 
 std::uint16_t QueueSocket::queue_num() const noexcept { return impl_->options.queue_num; }

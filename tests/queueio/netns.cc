@@ -62,6 +62,10 @@ int UdpReceiver(std::uint16_t port) {
 
 void SendUdp(std::uint16_t port, int count, std::size_t size) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  // Queued packets stay charged to the sending socket until their verdict:
+  // room for many of them, or the sender blocks before the test answers.
+  int big = 32 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

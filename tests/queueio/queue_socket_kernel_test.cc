@@ -59,13 +59,17 @@ class QueueSocketKernel : public ::testing::Test {
     return o;
   }
 
-  // Receives until `count` packets were parsed or 3 s passed.
+  // Receives until `count` packets were parsed, an error message came (when
+  // `errors` is given) or `wait_ms` passed.
   static std::vector<PacketView> ReceivePackets(QueueSocket& socket, std::size_t count,
-                                                std::vector<int>* errors = nullptr) {
+                                                std::vector<int>* errors = nullptr,
+                                                int wait_ms = 3000) {
     std::vector<PacketView> packets;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
     ReceiveBatch batch;
-    while (packets.size() < count && std::chrono::steady_clock::now() < deadline) {
+    while (packets.size() < count && (errors == nullptr || errors->empty()) &&
+           std::chrono::steady_clock::now() < deadline) {
       const ReceiveStatus st = socket.Receive(batch, true, 100);
       if (st != ReceiveStatus::kOk) continue;
       for (const Datagram& d : batch.datagrams) {
@@ -197,7 +201,7 @@ TEST_F(QueueSocketKernel, survives_socket_overrun) {
   ASSERT_TRUE(kernel);
   EXPECT_GT(kernel->user_dropped, 0u);
   // What did fit is still delivered and answered; the socket keeps working.
-  auto packets = ReceivePackets(*socket, 200);
+  auto packets = ReceivePackets(*socket, 200, nullptr, 1000);
   ASSERT_GT(packets.size(), 0u);
   ASSERT_LT(packets.size(), 200u);
   VerdictBatcher batcher(kQueue, 4096, 1024);
@@ -309,7 +313,7 @@ TEST_F(QueueSocketKernel, connmark_verdict_is_accepted) {
   ASSERT_EQ(socket->Send(std::span(buf).first(n)), SendStatus::kOk);
   EXPECT_EQ(DrainUdp(receiver_, 1000), 1);
   std::vector<int> errors;
-  ReceivePackets(*socket, 1, &errors);
+  ReceivePackets(*socket, 1, &errors, 300);
   EXPECT_TRUE(errors.empty());
 }
 
@@ -334,7 +338,7 @@ TEST_F(QueueSocketKernel, deferred_packet_is_not_covered_by_a_batch) {
   EXPECT_EQ(DrainUdp(receiver_, 1000), 1);
   EXPECT_EQ(ReadKernelQueueStats(kQueue)->queue_total, 0u);
   std::vector<int> errors;
-  ReceivePackets(*socket, 1, &errors);
+  ReceivePackets(*socket, 1, &errors, 300);
   EXPECT_TRUE(errors.empty()) << "the kernel refused a verdict: " << errors.front();
 }
 
@@ -359,6 +363,62 @@ TEST_F(QueueSocketKernel, no_packet_lost_while_binding) {
   for (std::size_t i = 1; i < packets.size(); ++i) EXPECT_EQ(packets[i].id, packets[i - 1].id + 1);
   std::printf("packets that arrived before the bind was acknowledged: %zu\n",
               socket->bind_report().early_datagrams);
+}
+
+TEST_F(QueueSocketKernel, missing_capability_gets_a_clear_error) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    close(fds[0]);
+    std::string message = "no error";
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) {
+      message = "setresuid failed";
+    } else {
+      try {
+        auto socket = QueueSocket::Open(Options());
+      } catch (const QueueError& e) {
+        message = e.what();
+      }
+    }
+    (void)!write(fds[1], message.data(), message.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  char buf[512] = {};
+  std::string message;
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) message.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  waitpid(child, nullptr, 0);
+  EXPECT_NE(message.find("queue 3"), std::string::npos) << message;
+  EXPECT_NE(message.find("CAP_NET_ADMIN"), std::string::npos) << message;
+}
+
+TEST_F(QueueSocketKernel, one_send_carries_a_full_batcher_buffer) {
+  auto socket = QueueSocket::Open(Options());
+  constexpr int kPackets = 600;
+  SendUdp(kPort, kPackets, 10);
+  auto packets = ReceivePackets(*socket, kPackets);
+  ASSERT_EQ(packets.size(), static_cast<std::size_t>(kPackets));
+  // Marked single verdicts that differ per packet: no batch message possible.
+  VerdictBatcher batcher(kQueue, socket->max_send_bytes(), 4096);
+  std::size_t added = 0;
+  for (const auto& p : packets) {
+    Verdict v = Verdict::Accept();
+    v.set_mark = true;
+    v.mark = p.id;
+    if (batcher.Add(p.id, v) == AddStatus::kNeedsFlush) break;
+    ++added;
+  }
+  ASSERT_TRUE(batcher.Flush(*socket));
+  EXPECT_EQ(batcher.stats().single_messages, added);
+  EXPECT_EQ(DrainUdp(receiver_, 1000), static_cast<int>(added));
+  for (std::size_t i = added; i < packets.size(); ++i) {
+    ASSERT_EQ(batcher.Add(packets[i].id, Verdict::Accept()), AddStatus::kOk);
+  }
+  ASSERT_TRUE(batcher.Flush(*socket));
+  EXPECT_EQ(DrainUdp(receiver_, 1000), kPackets - static_cast<int>(added));
+  EXPECT_EQ(socket->stats().send_errors.load(), 0u);
 }
 
 TEST_F(QueueSocketKernel, receive_times_out_when_idle) {

@@ -89,6 +89,11 @@ class QueueSocket final : public PacketSource, public VerdictSink {
   // Unbinds now (idempotent); the kernel drops what is still queued.
   void Unbind() noexcept;
 
+  // The largest buffer one Send() can carry (the kernel refuses a netlink
+  // message batch bigger than the socket's send buffer with EMSGSIZE): size
+  // VerdictBatcher buffers at most this.
+  std::size_t max_send_bytes() const noexcept;
+
   std::uint16_t queue_num() const noexcept;
   int fd() const noexcept;
   const BindReport& bind_report() const noexcept;
