@@ -239,6 +239,55 @@ TEST(Worker, counts_gso_packets_and_the_longest_packet) {
   EXPECT_EQ(counters.max_packet_length.value(), 30000u);
 }
 
+// Answers "would block" to the first `empty_calls` receives, then one packet;
+// records whether each call asked to block.
+class CountingSource final : public queueio::PacketSource {
+ public:
+  explicit CountingSource(int empty_calls) : empty_calls_(empty_calls) {}
+  queueio::ReceiveStatus Receive(queueio::ReceiveBatch& batch, bool block, int) noexcept override {
+    blocking_flags.push_back(block);
+    if (static_cast<int>(blocking_flags.size()) <= empty_calls_) {
+      return queueio::ReceiveStatus::kWouldBlock;
+    }
+    datagram_ = testing::PacketMessage({.id = 1});
+    out_ = {std::span<const std::uint8_t>(datagram_), false};
+    batch.datagrams = std::span<const queueio::Datagram>(&out_, 1);
+    return queueio::ReceiveStatus::kOk;
+  }
+  std::vector<bool> blocking_flags;
+
+ private:
+  int empty_calls_;
+  std::vector<std::uint8_t> datagram_;
+  queueio::Datagram out_;
+};
+
+TEST(Worker, busy_polls_without_blocking_in_low_latency_mode) {
+  CountingSource source(5);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(256, 1000);
+  options.busy_poll_us = 60'000'000;  // far longer than five calls take
+  Worker worker(options, source, sink, exchange, counters);
+  EXPECT_EQ(worker.RunOnce(true), queueio::ReceiveStatus::kOk);
+  EXPECT_EQ(source.blocking_flags, std::vector<bool>(6, false));
+  EXPECT_EQ(counters.packets.value(), 1u);
+}
+
+TEST(Worker, blocks_at_once_without_busy_poll) {
+  CountingSource source(0);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 1000), source, sink, exchange, counters);
+  EXPECT_EQ(worker.RunOnce(true), queueio::ReceiveStatus::kOk);
+  EXPECT_EQ(source.blocking_flags, std::vector<bool>{true});
+  // A verdict is pending now: the next receive must not block.
+  worker.RunOnce(true);
+  EXPECT_EQ(source.blocking_flags.back(), false);
+}
+
 TEST(Worker, drains_everything_readable_when_stopped) {
   constexpr std::size_t kPackets = 500;
   queueio::MemoryQueue queue(PacketDatagrams(1, kPackets), 64, false);
