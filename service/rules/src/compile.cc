@@ -3,6 +3,7 @@
 // Hyperscan compiler. Every problem becomes a Diagnostic.
 #include <net/if.h>
 
+#include <bit>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -114,16 +115,22 @@ void BuildAddressField(FieldIndex& field, int family, std::vector<Item>& items,
   const U128 space_end = family == 4 ? U128{0xffffffffu} : ~U128{0};
   IntervalBuild build = BuildIntervals(items, tag_rules, space_end);
   FillClasses(field, build.class_lists);
-  field.interval_class = build.classes;
-  field.top16.assign(65537, 0);
-  const int shift = family == 4 ? 16 : 112;
+  for (std::uint32_t c : build.classes) {
+    const std::uint32_t begin = field.class_begin[c], end = field.class_begin[c + 1];
+    field.interval_lists.push_back(
+        {end - begin, end - begin == 1 ? field.ids[begin] : begin});
+  }
+  const int width = std::bit_width(build.starts.size());
+  field.index_bits = std::clamp(width + 1, 12, 22);
+  const std::size_t buckets = std::size_t{1} << field.index_bits;
+  field.top.assign(buckets + 1, 0);
+  const int shift = (family == 4 ? 32 : 128) - field.index_bits;
   std::size_t interval = 0;
-  for (std::uint32_t h = 0; h <= 65536; ++h) {
-    while (interval < build.starts.size() &&
-           static_cast<std::uint32_t>(build.starts[interval] >> shift) < h) {
+  for (std::size_t h = 0; h <= buckets; ++h) {
+    while (interval < build.starts.size() && static_cast<std::size_t>(build.starts[interval] >> shift) < h) {
       ++interval;
     }
-    field.top16[h] = static_cast<std::uint32_t>(interval);
+    field.top[h] = static_cast<std::uint32_t>(interval);
   }
   for (U128 start : build.starts) {
     if (family == 4) {
@@ -432,6 +439,29 @@ struct Compiler {
       }
     }
     for (std::uint32_t r = 0; r < n; ++r) set->all_rules.push_back(r);
+    set->hot.resize(n);
+    for (std::uint32_t r = 0; r < n; ++r) {
+      const RuleSpec& spec = *specs[r];
+      const CompiledRule& rule = set->rules[r];
+      HotRule& hot = set->hot[r];
+      hot.residual = rule.residual;
+      hot.constrains = rule.constrains & (kLogicalSrc | kLogicalDst);
+      hot.has_proto = !spec.protocols.empty();
+      for (std::uint8_t p : spec.protocols) hot.proto_bits[p / 64] |= std::uint64_t{1} << (p % 64);
+      if (spec.src_ports.size() > HotRule::kInlineRanges || spec.dst_ports.size() > HotRule::kInlineRanges) {
+        hot.port_lists = true;
+        hot.constrains |= rule.constrains & (kLogicalSrcPort | kLogicalDstPort);
+        continue;
+      }
+      for (const auto& range : spec.src_ports) {
+        hot.src_low[hot.src_port_ranges] = static_cast<std::uint16_t>(range.low);
+        hot.src_high[hot.src_port_ranges++] = static_cast<std::uint16_t>(range.high);
+      }
+      for (const auto& range : spec.dst_ports) {
+        hot.dst_low[hot.dst_port_ranges] = static_cast<std::uint16_t>(range.low);
+        hot.dst_high[hot.dst_port_ranges++] = static_cast<std::uint16_t>(range.high);
+      }
+    }
     return set;
   }
 };

@@ -36,13 +36,26 @@ struct FieldIndex {
   std::vector<std::uint32_t> class_begin;  // class c: ids[class_begin[c], class_begin[c+1])
   std::vector<std::uint32_t> ids;
 
-  // Address fields: interval starts (v4: one word; v6: two words per start,
-  // high then low) and the class of each interval; top16[h] is the first
-  // interval whose start's top 16 bits are >= h (65537 entries).
+  // Address fields: sorted interval starts (v4: one word; v6: two words per
+  // start, high then low) and each interval's rule list; top[h] is the first
+  // interval whose start's top `index_bits` bits are >= h (2^index_bits + 1
+  // entries), so a lookup binary-searches only one small bucket. index_bits
+  // grows with the number of intervals.
+  struct IntervalList {
+    std::uint32_t count = 0;
+    std::uint32_t value = 0;  // count 1: the rule itself; otherwise an offset into ids
+  };
+  int index_bits = 12;
+  std::vector<std::uint32_t> top;
   std::vector<std::uint32_t> starts4;
   std::vector<std::uint64_t> starts6;
-  std::vector<std::uint32_t> interval_class;
-  std::vector<std::uint32_t> top16;
+  std::vector<IntervalList> interval_lists;
+
+  std::span<const std::uint32_t> IntervalIds(std::size_t interval) const noexcept {
+    const IntervalList& list = interval_lists[interval];
+    if (list.count == 1) return {&list.value, 1};
+    return {ids.data() + list.value, list.count};
+  }
   // Protocol (256) and port (65536 + 1 for "no port") tables.
   std::vector<std::uint32_t> table;
 
@@ -97,6 +110,22 @@ struct CompiledRule {
   bool residual = false;  // any condition beyond the indexed fields
 };
 
+// What candidate checks touch first, one cache line per rule: protocol and
+// ports are checked here directly (no list lookups); addresses go through
+// the address classes' rule lists.
+struct alignas(64) HotRule {
+  static constexpr int kInlineRanges = 3;
+  std::uint8_t constrains = 0;  // LogicalField bits that need a list lookup (addresses)
+  bool residual = false;        // see CompiledRule
+  bool has_proto = false;
+  std::uint8_t src_port_ranges = 0;  // 0: any
+  std::uint8_t dst_port_ranges = 0;
+  bool port_lists = false;  // more ranges than fit inline: use the field lists
+  std::uint16_t src_low[kInlineRanges] = {}, src_high[kInlineRanges] = {};
+  std::uint16_t dst_low[kInlineRanges] = {}, dst_high[kInlineRanges] = {};
+  std::uint64_t proto_bits[4] = {};
+};
+
 struct HsDatabaseDeleter {
   void operator()(hs_database_t* db) const noexcept { hs_free_database(db); }
 };
@@ -104,6 +133,7 @@ struct HsDatabaseDeleter {
 class RuleSet {
  public:
   std::vector<CompiledRule> rules;
+  std::vector<HotRule> hot;
   std::array<FieldIndex, kFieldCount> fields;
   std::vector<std::uint32_t> all_rules;  // 0..n-1, for sets that index nothing
   std::unique_ptr<hs_database_t, HsDatabaseDeleter> database;

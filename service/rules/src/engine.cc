@@ -93,41 +93,41 @@ queueio::Verdict ToVerdict(const config::VerdictSpec& spec) noexcept {
   return v;
 }
 
-// The class of `addr` in an address field (see FieldIndex).
-std::uint32_t LookupV4(const FieldIndex& field, const std::uint8_t* bytes) noexcept {
+// The rules of the interval holding an address (see FieldIndex).
+std::span<const std::uint32_t> LookupV4(const FieldIndex& field, const std::uint8_t* bytes) noexcept {
   const std::uint32_t addr = (static_cast<std::uint32_t>(bytes[0]) << 24) |
                              (static_cast<std::uint32_t>(bytes[1]) << 16) |
                              (static_cast<std::uint32_t>(bytes[2]) << 8) | bytes[3];
-  const std::uint32_t top = addr >> 16;
+  const std::uint32_t top = addr >> (32 - field.index_bits);
   const std::uint32_t* starts = field.starts4.data();
-  std::uint32_t lo = field.top16[top];
+  std::uint32_t lo = field.top[top];
   lo = lo == 0 ? 0 : lo - 1;
-  std::uint32_t hi = field.top16[top + 1];
-  // Last interval whose start <= addr, in [lo, hi).
+  std::uint32_t hi = field.top[top + 1];
+  // The last interval whose start <= addr lies in [lo, hi).
   while (hi - lo > 1) {
     const std::uint32_t mid = (lo + hi) / 2;
     if (starts[mid] <= addr) lo = mid;
     else hi = mid;
   }
-  return field.interval_class[lo];
+  return field.IntervalIds(lo);
 }
 
-std::uint32_t LookupV6(const FieldIndex& field, const std::uint8_t* bytes) noexcept {
+std::span<const std::uint32_t> LookupV6(const FieldIndex& field, const std::uint8_t* bytes) noexcept {
   std::uint64_t high = 0, low = 0;
   for (int i = 0; i < 8; ++i) high = (high << 8) | bytes[i];
   for (int i = 8; i < 16; ++i) low = (low << 8) | bytes[i];
-  const auto top = static_cast<std::uint32_t>(high >> 48);
+  const auto top = static_cast<std::uint32_t>(high >> (64 - field.index_bits));
   const std::uint64_t* starts = field.starts6.data();
-  std::uint32_t lo = field.top16[top];
+  std::uint32_t lo = field.top[top];
   lo = lo == 0 ? 0 : lo - 1;
-  std::uint32_t hi = field.top16[top + 1];
+  std::uint32_t hi = field.top[top + 1];
   while (hi - lo > 1) {
     const std::uint32_t mid = (lo + hi) / 2;
     const std::uint64_t sh = starts[2 * mid], sl = starts[2 * mid + 1];
     if (sh < high || (sh == high && sl <= low)) lo = mid;
     else hi = mid;
   }
-  return field.interval_class[lo];
+  return field.IntervalIds(lo);
 }
 
 bool Contains(std::span<const std::uint32_t> sorted, std::uint32_t rule) noexcept {
@@ -146,6 +146,15 @@ std::uint8_t CtBits(const queueio::PacketView& packet) noexcept {
     case queueio::CtInfo::kRelatedReply: return bit(CtState::kRelated) | bit(CtState::kReply);
     default: return bit(CtState::kUntracked);
   }
+}
+
+bool InRanges(const std::uint16_t* low, const std::uint16_t* high, int count, const PacketFields& f,
+              std::uint16_t port) noexcept {
+  if (!f.has_ports) return false;
+  for (int i = 0; i < count; ++i) {
+    if (port >= low[i] && port <= high[i]) return true;
+  }
+  return false;
 }
 
 bool InRange(const Range32& range, std::uint32_t value) noexcept {
@@ -242,15 +251,13 @@ std::int32_t RuleEngine::Match(const queueio::PacketView& packet, const PacketFi
     const FieldIndex& field = set.fields[field_of[g]];
     if (!field.used) continue;
     used |= bit_of[g];
-    std::uint32_t c = 0;
     switch (g) {
-      case 0: c = v4 ? LookupV4(field, f.src.data()) : LookupV6(field, f.src.data()); break;
-      case 1: c = v4 ? LookupV4(field, f.dst.data()) : LookupV6(field, f.dst.data()); break;
-      case 2: c = field.table[f.protocol]; break;
-      case 3: c = field.table[f.has_ports ? f.src_port : 65536]; break;
-      default: c = field.table[f.has_ports ? f.dst_port : 65536]; break;
+      case 0: specific[g] = v4 ? LookupV4(field, f.src.data()) : LookupV6(field, f.src.data()); break;
+      case 1: specific[g] = v4 ? LookupV4(field, f.dst.data()) : LookupV6(field, f.dst.data()); break;
+      case 2: specific[g] = field.ClassIds(field.table[f.protocol]); break;
+      case 3: specific[g] = field.ClassIds(field.table[f.has_ports ? f.src_port : 65536]); break;
+      default: specific[g] = field.ClassIds(field.table[f.has_ports ? f.dst_port : 65536]); break;
     }
-    specific[g] = field.ClassIds(c);
     const std::size_t size = specific[g].size() + field.wildcard.size();
     if (size < best_size || best < 0) {
       best_size = size;
@@ -270,8 +277,11 @@ std::int32_t RuleEngine::Match(const queueio::PacketView& packet, const PacketFi
     std::uint32_t r;
     if (j >= second.size() || (i < first.size() && first[i] < second[j])) r = first[i++];
     else r = second[j++];
-    const CompiledRule& rule = set.rules[r];
-    const std::uint8_t check = rule.constrains & used;
+    const HotRule& hot = set.hot[r];
+    if (hot.has_proto && !(hot.proto_bits[f.protocol / 64] & (std::uint64_t{1} << (f.protocol % 64)))) continue;
+    if (hot.src_port_ranges != 0 && !InRanges(hot.src_low, hot.src_high, hot.src_port_ranges, f, f.src_port)) continue;
+    if (hot.dst_port_ranges != 0 && !InRanges(hot.dst_low, hot.dst_high, hot.dst_port_ranges, f, f.dst_port)) continue;
+    const std::uint8_t check = hot.constrains & used;
     if (check != 0) {
       bool ok = true;
       for (int g = 0; g < 5 && ok; ++g) {
@@ -279,6 +289,8 @@ std::int32_t RuleEngine::Match(const queueio::PacketView& packet, const PacketFi
       }
       if (!ok) continue;
     }
+    if (!hot.residual) return static_cast<std::int32_t>(r);
+    const CompiledRule& rule = set.rules[r];
     if (rule.residual) {
       if (rule.family != 0 && rule.family != f.family) continue;
       if (rule.needs_l4 && fragment) continue;
