@@ -30,7 +30,7 @@ constexpr std::string_view kRuleKeys[] = {
     "bypass_after_bytes",              "bypass_via",   "bypass_mark",
     "log"};
 constexpr std::string_view kSetKeys[] = {"prefixes", "file"};
-constexpr std::string_view kEngineKeys[] = {"unparseable", "fragments", "no_match",
+constexpr std::string_view kEngineKeys[] = {"fragments",
                                             "flow_table_size", "rate_table_size", "log_file",
                                             "log_ring", "log_rate"};
 constexpr std::string_view kContentKeys[] = {"literal", "hex", "regex", "nocase", "offset",
@@ -707,11 +707,7 @@ void ParseEngine(const toml::node& node, RuleEngineSettings& engine, Reporter& r
   for (auto&& [k, value] : *table) {
     const std::string name(k.str());
     const std::string full = "rule_engine." + name;
-    if (name == "unparseable") {
-      if (auto v = ParseVerdict(value, full, r)) engine.unparseable = *v;
-    } else if (name == "no_match") {
-      if (auto v = ParseVerdict(value, full, r)) engine.no_match = *v;
-    } else if (name == "fragments") {
+    if (name == "fragments") {
       if (value.value_exact<std::string>() == std::optional<std::string>("rules")) {
         engine.fragments_use_rules = true;
       } else if (auto v = ParseVerdict(value, full, r, true)) {
@@ -995,9 +991,7 @@ void PrintRulesSection(const RulesSection& rules, toml::table& root) {
   const RuleEngineSettings& e = rules.engine;
   if (e == RuleEngineSettings{}) return;  // defaults: documented in docs/rules.md
   toml::table engine;
-  engine.insert("unparseable", VerdictText(e.unparseable));
   engine.insert("fragments", e.fragments_use_rules ? std::string("rules") : VerdictText(e.fragments));
-  engine.insert("no_match", VerdictText(e.no_match));
   engine.insert("flow_table_size", static_cast<std::int64_t>(e.flow_table_size));
   engine.insert("rate_table_size", static_cast<std::int64_t>(e.rate_table_size));
   engine.insert("log_file", e.log_file);

@@ -418,9 +418,9 @@ bypass_after_bytes = 100
 }
 
 TEST(RuleEngine, fragments_and_unparseable_packets_get_their_verdicts_and_are_counted) {
+  CompileOptions drop_unparseable;
+  drop_unparseable.unparseable.kind = config::VerdictKind::kDrop;
   auto rules = CompileText(R"(
-[rule_engine]
-unparseable = "drop"
 [[rules]]
 name = "dns"
 protocol = "udp"
@@ -430,7 +430,7 @@ action = "accept"
 name = "from-host"
 src = ["10.0.0.1"]
 action = "repeat"
-)");
+)", drop_unparseable);
   RuleEngine engine(rules);
   Decision d;
   EXPECT_EQ(RuleFor(engine, {.protocol = 17, .dst_port = 53, .more_fragments = true}), "dns");
@@ -447,15 +447,16 @@ action = "repeat"
   EXPECT_EQ(engine.Decide(ViewOf(empty), 1).reason, DecisionReason::kUnparseable);
   EXPECT_EQ(engine.counters().unparseable.value(), 2u);
 
+  CompileOptions queue_no_match;
+  queue_no_match.no_match = {config::VerdictKind::kQueue, 3};
   RuleEngine by_verdict(CompileText(R"(
 [rule_engine]
 fragments = "drop"
-no_match = "queue:3"
 [[rules]]
 name = "from-host"
 src = ["10.0.0.1"]
 action = "accept"
-)"));
+)", queue_no_match));
   EXPECT_EQ(RuleFor(by_verdict, {.fragment_offset = 1}, &d), "");
   EXPECT_EQ(d.reason, DecisionReason::kFragment);
   EXPECT_EQ(d.verdict.kind, VerdictKind::kDrop);

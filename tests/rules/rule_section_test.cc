@@ -175,9 +175,7 @@ TEST(RuleSection, printed_rules_load_back_equal) {
   std::vector<Diagnostic> d;
   RulesSection s = ParseSection(R"(
 [rule_engine]
-unparseable = "drop"
 fragments = "accept"
-no_match = "queue:2"
 flow_table_size = 1024
 log_file = "/tmp/x.json"
 log_rate = 50

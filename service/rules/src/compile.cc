@@ -293,6 +293,8 @@ struct Compiler {
   std::shared_ptr<RuleSet> Run() {
     auto set = std::make_shared<RuleSet>();
     set->settings = section.engine;
+    set->no_match = options.no_match;
+    set->unparseable = options.unparseable;
     LoadSets();
     std::vector<const RuleSpec*> specs;
     for (const RuleSpec& rule : section.rules) specs.push_back(&rule);
@@ -475,6 +477,12 @@ CompileResult Compile(const config::RulesSection& section, const CompileOptions&
   result.diagnostics = std::move(compiler.diagnostics);
   if (!result.diagnostics.empty()) result.rules = nullptr;
   return result;
+}
+
+CompileResult CompileConfig(const config::Config& config, CompileOptions options) {
+  options.no_match = config.verdict.default_verdict;
+  options.unparseable = config.verdict.unparseable_verdict;
+  return Compile(config.rules, options);
 }
 
 std::string FormatDiagnostic(const config::Diagnostic& d) {

@@ -139,6 +139,8 @@ class RuleSet {
   std::unique_ptr<hs_database_t, HsDatabaseDeleter> database;
   std::uint32_t pattern_count = 0;
   config::RuleEngineSettings settings;
+  config::VerdictSetting no_match;
+  config::VerdictSetting unparseable;
   std::size_t prefix_count = 0;  // prefixes in the address tables, for reports
 };
 

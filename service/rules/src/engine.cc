@@ -78,6 +78,16 @@ std::int64_t RealtimeNs() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+queueio::Verdict ToVerdict(const config::VerdictSetting& setting) noexcept {
+  queueio::Verdict v;
+  v.kind = static_cast<queueio::VerdictKind>(setting.kind);  // same order (checked below)
+  v.target_queue = setting.target_queue;
+  return v;
+}
+static_assert(static_cast<int>(config::VerdictKind::kStop) == static_cast<int>(queueio::VerdictKind::kStop) &&
+              static_cast<int>(config::VerdictKind::kQueue) == static_cast<int>(queueio::VerdictKind::kQueue) &&
+              static_cast<int>(config::VerdictKind::kRepeat) == static_cast<int>(queueio::VerdictKind::kRepeat));
+
 queueio::Verdict ToVerdict(const config::VerdictSpec& spec) noexcept {
   queueio::Verdict v;
   switch (spec.kind) {
@@ -496,14 +506,14 @@ Decision RuleEngine::Decide(const queueio::PacketView& packet, std::int64_t now_
       break;
     default:
       counters_.unparseable.Add();
-      decision.verdict = ToVerdict(settings.unparseable);
+      decision.verdict = ToVerdict(rules_->unparseable);
       decision.reason = DecisionReason::kUnparseable;
       return decision;
   }
   const std::int32_t rule = Match(packet, fields, fragment);
   if (rule < 0) {
     counters_.no_match.Add();
-    decision.verdict = ToVerdict(settings.no_match);
+    decision.verdict = ToVerdict(rules_->no_match);
     return decision;
   }
   decision.rule = rule;

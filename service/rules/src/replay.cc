@@ -116,7 +116,7 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
   }
   CompileOptions compile_options;
   compile_options.allow_unknown_interfaces = true;  // offline: no interfaces to resolve
-  CompileResult compiled = Compile(loaded.config.rules, compile_options);
+  CompileResult compiled = CompileConfig(loaded.config, compile_options);
   if (!compiled.diagnostics.empty()) {
     for (const auto& d : compiled.diagnostics) err << FormatDiagnostic(d) << '\n';
     return 2;

@@ -150,14 +150,12 @@ struct RuleEngineSettings {
   static constexpr std::uint32_t kDefaultLogRing = 4096;
   static constexpr double kDefaultLogRate = 1000;
 
-  // Packets whose headers cannot be parsed (truncated, bad lengths).
-  VerdictSpec unparseable{PlainVerdict::kAccept, 0};
   // Non-first fragments have no L4 header: "rules" (match rules that need no
   // L4 field; false) or the given verdict.
   bool fragments_use_rules = true;
   VerdictSpec fragments{PlainVerdict::kAccept, 0};
-  // When no rule matches.
-  VerdictSpec no_match{PlainVerdict::kAccept, 0};
+  // No rule matching and unparseable headers take [verdict] default and
+  // [verdict] unparseable.
   std::uint32_t flow_table_size = kDefaultFlowTableSize;      // per worker
   std::uint32_t rate_table_size = kDefaultRateTableSize;      // per worker
   std::string log_file = "-";  // "-": stdout

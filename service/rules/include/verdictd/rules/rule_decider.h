@@ -4,6 +4,9 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
+
+#include "verdictd/config/config.h"
 
 #include "verdictd/rules/engine.h"
 #include "verdictd/rules/rule_log.h"
@@ -32,5 +35,23 @@ class RuleDecider final : public service::Decider {
   std::shared_ptr<RuleLog> log_;  // declared first: outlives engine_
   RuleEngine engine_;
 };
+
+// The daemon's runtime for `config`: the stats collectable (register it with
+// the metrics server) and the rule log (its thread started). Throws
+// std::runtime_error when the log file cannot be opened.
+RuleRuntime MakeRuleRuntime(const config::Config& config);
+
+// The deciders of one policy: one RuleDecider per worker over one compiled
+// rule set, or an empty vector when the configuration has no rules (the
+// service then keeps its default decider). Throws CompileError listing every
+// problem with file:line:column and rule name; a reload that gets it changes
+// nothing.
+std::vector<std::unique_ptr<service::Decider>> MakeRuleDeciders(const config::Config& config,
+                                                                 std::size_t workers,
+                                                                 const RuleRuntime& runtime);
+
+// What `--check-config` adds to the loader's checks: compile errors (unknown
+// interfaces, bad regexes, unreadable set files), without touching the kernel.
+std::vector<config::Diagnostic> CheckRules(const config::Config& config);
 
 }  // namespace verdictd::rules

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "verdictd/config/config.h"
 #include "verdictd/config/diagnostic.h"
 #include "verdictd/config/rule_spec.h"
 
@@ -41,6 +42,10 @@ struct CompileOptions {
   // Unknown interfaces are not errors for any rule (offline replay); such a
   // condition never matches.
   bool allow_unknown_interfaces = false;
+  // Packets no rule matches, and packets whose headers cannot be parsed
+  // (CompileConfig() takes them from [verdict] default and unparseable).
+  config::VerdictSetting no_match;
+  config::VerdictSetting unparseable;
 };
 
 struct CompileResult {
@@ -51,6 +56,10 @@ struct CompileResult {
 // Never throws for problems in the rules: every one becomes a diagnostic with
 // the file, line, rule name and what to do.
 CompileResult Compile(const config::RulesSection& section, const CompileOptions& options = {});
+
+// Compile() of a whole configuration: its rules, with [verdict] default and
+// unparseable as the no-match and unparseable verdicts.
+CompileResult CompileConfig(const config::Config& config, CompileOptions options = {});
 
 // Compile() for callers that want an exception: the message lists every
 // diagnostic, one per line ("file:line:column: key: message").
