@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "verdictd/config/config.h"
+#include "verdictd/rules/daemon_hooks.h"
 #include "verdictd/service/build_policy.h"
 #include "verdictd/service/capabilities.h"
 #include "verdictd/service/cli.h"
@@ -32,9 +33,11 @@ namespace {
 
 using namespace verdictd;
 
-// Hook (rules): return the rule engine's DeciderFactory here. An empty
-// factory gives every worker the configured default verdict.
-service::DeciderFactory MakeDeciderFactory(const config::Config& /*config*/) { return {}; }
+// Hook (rules): the rule engine's deciders (service/rules/daemon_hooks.h).
+// No rules: an empty factory, every worker gives the default verdict.
+service::DeciderFactory MakeDeciderFactory(const config::Config& config) {
+  return rules::MakeRuleDeciderFactory(config);
+}
 
 // Config: the embedded defaults, then --config FILE, then --set, then the
 // named flags. Kept for reloads, which apply the same flags again.
@@ -129,6 +132,7 @@ int RunDaemon(const service::ConfigSource& source) {
   for (std::size_t i = 0; i < service.size(); ++i) {
     spdlog::info("{}", service::SummarizeCounters(plan[i].queue.queue_num, service.counters()[i]));
   }
+  rules::LogRuleSummary();  // Hook (rules): per-rule hits and bytes
   if (service.failed()) {
     spdlog::error("stopped after a worker failed: {}", service.failure());
     return service::kExitRuntimeError;
@@ -147,7 +151,7 @@ int main(int argc, char** argv) {
   service::ConfigFlags config_flags;  // --config, --set, --check-config, --print-config
   service::AddConfigFlags(app, options.config_file, config_flags);
   std::vector<service::Subcommand> subcommands;
-  // Hook (rules): subcommands.push_back(AddReplayCommand(app));
+  subcommands.push_back(rules::AddReplayCommand(app));  // Hook (rules): verdictd replay
   subcommands.push_back(service::AddCtlCommand(app));
   try {
     app.parse(argc, argv);

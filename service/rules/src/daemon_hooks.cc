@@ -2,23 +2,62 @@
 
 #include <iostream>
 #include <memory>
+#include <mutex>
 
 #include "verdictd/rules/replay.h"
 
+#include <spdlog/spdlog.h>
+
 namespace verdictd::rules {
 
-service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config, RuleRuntime runtime) {
+std::shared_ptr<RuleStats> DaemonRuleStats() {
+  static const std::shared_ptr<RuleStats> stats = std::make_shared<RuleStats>();
+  return stats;
+}
+
+namespace {
+// Opened on first use, kept for the life of the process (a reload keeps it).
+std::shared_ptr<RuleLog> DaemonRuleLog(const config::Config& config) {
+  static std::mutex mutex;
+  static std::shared_ptr<RuleLog> log;
+  std::lock_guard lock(mutex);
+  if (!log) {
+    log = std::make_shared<RuleLog>(config.rules.engine.log_file, config.rules.engine.log_ring);
+    log->Start();
+  }
+  return log;
+}
+}  // namespace
+
+service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config) {
   if (config.rules.rules.empty() && config.rules.included_rules.empty()) return {};
-  auto compiled = std::make_shared<std::shared_ptr<const RuleSet>>();
-  return [compiled, runtime](const config::Config& cfg,
-                             std::size_t worker) -> std::unique_ptr<service::Decider> {
-    if (worker == 0 || *compiled == nullptr) {
+  struct Shared {
+    std::shared_ptr<const RuleSet> rules;
+    RuleRuntime runtime;
+  };
+  auto shared = std::make_shared<Shared>();
+  return [shared](const config::Config& cfg, std::size_t worker) -> std::unique_ptr<service::Decider> {
+    if (worker == 0 || shared->rules == nullptr) {
       CompileResult result = CompileConfig(cfg);
       if (!result.diagnostics.empty()) throw CompileError(std::move(result.diagnostics));
-      *compiled = std::move(result.rules);
+      shared->rules = std::move(result.rules);
+      shared->runtime.stats = DaemonRuleStats();
+      shared->runtime.log = DaemonRuleLog(cfg);
     }
-    return std::make_unique<RuleDecider>(*compiled, worker, runtime);
+    return std::make_unique<RuleDecider>(shared->rules, worker, shared->runtime);
   };
+}
+
+void LogRuleSummary() {
+  const auto stats = DaemonRuleStats();
+  for (const auto& [name, totals] : stats->RuleTotals()) {
+    spdlog::info("rule {}: hits {}, bytes {}", name, totals.hits, totals.bytes);
+  }
+  std::string events;
+  for (const auto& [name, count] : stats->EventTotals()) {
+    if (count != 0) events += (events.empty() ? "" : ", ") + name + " " + std::to_string(count);
+  }
+  if (!events.empty()) spdlog::info("rule engine: {}", events);
 }
 
 service::Subcommand AddReplayCommand(CLI::App& app) {

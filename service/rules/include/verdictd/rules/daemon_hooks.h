@@ -14,10 +14,21 @@ namespace verdictd::rules {
 
 // A factory for one policy build: the rules of `config` are compiled once (on
 // the call for worker 0) and shared by every worker's RuleDecider. A
-// configuration without rules gives nullptr (the default verdict). Throws
-// CompileError (a std::runtime_error listing file:line and rule name of
-// every problem): startup fails, or the reload changes nothing.
-service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config, RuleRuntime runtime);
+// configuration without rules gives an empty factory (the default verdict).
+// The factory throws CompileError (a std::runtime_error listing file:line and
+// rule name of every problem): startup fails, or the reload changes nothing.
+// Deciders count into DaemonRuleStats() and log through one process-wide rule
+// log opened on first use from rule_engine.log_file (std::runtime_error when
+// it cannot be opened).
+service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config);
+
+// The per-rule metrics of the daemon's deciders: register with the metrics
+// server (a prometheus::Collectable). Never throws.
+std::shared_ptr<RuleStats> DaemonRuleStats();
+
+// Logs one line per rule ("rule NAME: hits N, bytes M") and the engine's
+// events, for the summary verdictd prints when it stops.
+void LogRuleSummary();
 
 // `verdictd replay [--config FILE] [--summary] capture.pcap`.
 service::Subcommand AddReplayCommand(CLI::App& app);
