@@ -88,6 +88,9 @@ int RunDaemon(const service::ConfigSource& source) {
         service::BuildPolicy(config, plan.size(), 1, factory), plan.size());
     // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
     metrics_endpoint->Start(service, service_counters);
+    if (auto* server = metrics_endpoint->server()) {  // Hook (rules): per-rule counters
+      server->AddCollectable(rules::DaemonRuleStats());
+    }
     // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
     reloader = std::make_unique<service::Reloader>(
         source, config, *exchange,
