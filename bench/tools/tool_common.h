@@ -3,9 +3,12 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <time.h>
 
+#include <csignal>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -117,6 +120,38 @@ inline void SleepUntilNs(std::int64_t deadline_ns) {
   ts.tv_nsec = deadline_ns % 1000000000;
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
   }
+}
+
+// Set by SIGINT/SIGTERM (and SIGALRM where asked); the tools' loops check it.
+inline volatile std::sig_atomic_t g_stop = 0;
+inline void OnStopSignal(int) { g_stop = 1; }
+
+// No SA_RESTART: a signal ends a blocking wait, and the loop condition decides.
+inline void InstallStopHandlers(bool with_alarm = false) {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  if (with_alarm) sigaction(SIGALRM, &action, nullptr);
+}
+
+// Binds a UDP socket to ip:port; prints why and returns false when it cannot.
+inline bool BindUdp(int fd, const std::string& ip, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr = ParseIpv4(ip);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "error: bind %s:%d: %s\n", ip.c_str(), port, std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// Creates an empty file so a waiting harness knows the tool is listening.
+inline void TouchReadyFile(const std::string& path) {
+  if (path.empty()) return;
+  if (FILE* f = std::fopen(path.c_str(), "w")) std::fclose(f);
 }
 
 }  // namespace tools

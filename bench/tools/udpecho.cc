@@ -18,8 +18,6 @@ constexpr const char* kUsage =
     "usage: udpecho --port N [--bind IP] [--duration SECONDS (0 = until signal)] [--cpu N]\n"
     "               [--ready-file PATH]\n";
 
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
 
 }  // namespace
 
@@ -34,11 +32,7 @@ int main(int argc, char** argv) {
   if (port <= 0 || port > 65535) flags.Die("--port is required");
 
   const int cpu = tools::PinToCpu(cpu_flag);
-  struct sigaction action{};
-  action.sa_handler = OnSignal;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGALRM, &action, nullptr);
+  tools::InstallStopHandlers(/*with_alarm=*/true);
   if (duration > 0) alarm(static_cast<unsigned>(duration + 0.999));
 
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -46,21 +40,12 @@ int main(int argc, char** argv) {
     std::perror("socket");
     return 1;
   }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr = tools::ParseIpv4(bind_ip);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::fprintf(stderr, "error: bind %s:%d: %s\n", bind_ip.c_str(), port, std::strerror(errno));
-    return 1;
-  }
-  if (!ready_file.empty()) {
-    if (FILE* f = std::fopen(ready_file.c_str(), "w")) std::fclose(f);
-  }
+  if (!tools::BindUdp(fd, bind_ip, port)) return 1;
+  tools::TouchReadyFile(ready_file);
 
   std::uint64_t echoed = 0;
   std::uint8_t buffer[65536];
-  while (!g_stop) {
+  while (!tools::g_stop) {
     sockaddr_in from{};
     socklen_t from_len = sizeof from;
     const ssize_t n = recvfrom(fd, buffer, sizeof buffer, 0, reinterpret_cast<sockaddr*>(&from),

@@ -27,8 +27,6 @@ constexpr const char* kUsage =
     "usage: udpgen --dst IP --port N [--src IP,IP,...] [--flows-per-src N] [--size BYTES]\n"
     "              [--rate PPS (0 = max)] [--duration SECONDS] [--cpu N] [--batch N]\n";
 
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
 
 struct Flow {
   int fd = -1;
@@ -57,10 +55,7 @@ int main(int argc, char** argv) {
 
   const int cpu = tools::PinToCpu(cpu_flag);
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // precise pacing sleeps
-  struct sigaction action{};
-  action.sa_handler = OnSignal;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  tools::InstallStopHandlers();
 
   sockaddr_in to{};
   to.sin_family = AF_INET;
@@ -117,7 +112,7 @@ int main(int argc, char** argv) {
   const std::int64_t end = start + static_cast<std::int64_t>(duration * 1e9);
   std::size_t next_flow = 0;
   std::int64_t now = start;
-  while (!g_stop && (now = tools::NowNs()) < end) {
+  while (!tools::g_stop && (now = tools::NowNs()) < end) {
     std::size_t count = batch;
     if (rate > 0) {
       const auto due = static_cast<std::uint64_t>(static_cast<double>(now - start) * rate / 1e9);

@@ -28,8 +28,6 @@ constexpr const char* kUsage =
     "usage: udpprobe --dst IP --port N [--src IP] [--count N] [--rate PER_SECOND]\n"
     "                [--size BYTES] [--timeout-ms N] [--cpu N] [--samples PATH]\n";
 
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
 
 struct Probe {
   std::uint64_t seq;
@@ -64,10 +62,7 @@ int main(int argc, char** argv) {
 
   const int cpu = tools::PinToCpu(cpu_flag);
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  struct sigaction action{};
-  action.sa_handler = OnSignal;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  tools::InstallStopHandlers();
 
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -98,14 +93,14 @@ int main(int argc, char** argv) {
   std::uint64_t sent = 0, late = 0;
   const auto interval_ns = static_cast<std::int64_t>(1e9 / rate);
   const std::int64_t start = tools::NowNs();
-  for (std::uint64_t seq = 0; seq < count && !g_stop; ++seq) {
+  for (std::uint64_t seq = 0; seq < count && !tools::g_stop; ++seq) {
     tools::SleepUntilNs(start + static_cast<std::int64_t>(seq) * interval_ns);
     Probe probe{seq, tools::NowNs()};
     std::memcpy(out.data(), &probe, sizeof probe);
     if (send(fd, out.data(), out.size(), 0) < 0) continue;
     ++sent;
     const std::int64_t deadline = probe.sent_ns + std::int64_t{timeout_ms} * 1000000;
-    while (!g_stop) {
+    while (!tools::g_stop) {
       const std::int64_t left_ms = (deadline - tools::NowNs()) / 1000000;
       if (left_ms < 0) break;
       pollfd pfd{fd, POLLIN, 0};

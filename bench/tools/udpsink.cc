@@ -26,8 +26,6 @@ constexpr const char* kUsage =
     "               [--idle-exit SECONDS] [--cpu N] [--batch N] [--rcvbuf BYTES]\n"
     "               [--ready-file PATH]\n";
 
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
 
 struct SourceCount {
   in_addr_t addr;
@@ -51,10 +49,7 @@ int main(int argc, char** argv) {
   if (batch < 1 || batch > 1024) flags.Die("--batch must be 1..1024");
 
   const int cpu = tools::PinToCpu(cpu_flag);
-  struct sigaction action{};
-  action.sa_handler = OnSignal;  // no SA_RESTART: a signal ends the wait
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  tools::InstallStopHandlers();
 
   const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -67,17 +62,8 @@ int main(int argc, char** argv) {
   }
   timeval wake_every{0, 100000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wake_every, sizeof wake_every);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr = tools::ParseIpv4(bind_ip);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::fprintf(stderr, "error: bind %s:%d: %s\n", bind_ip.c_str(), port, std::strerror(errno));
-    return 1;
-  }
-  if (!ready_file.empty()) {
-    if (FILE* f = std::fopen(ready_file.c_str(), "w")) std::fclose(f);
-  }
+  if (!tools::BindUdp(fd, bind_ip, port)) return 1;
+  tools::TouchReadyFile(ready_file);
 
   constexpr std::size_t kBufferBytes = 2048;  // larger datagrams are counted, truncated
   std::vector<std::uint8_t> buffers(batch * kBufferBytes);
@@ -90,7 +76,7 @@ int main(int argc, char** argv) {
   const std::int64_t start = tools::NowNs();
   const std::int64_t end = duration > 0 ? start + static_cast<std::int64_t>(duration * 1e9) : 0;
 
-  while (!g_stop) {
+  while (!tools::g_stop) {
     const std::int64_t now = tools::NowNs();
     if (end != 0 && now >= end) break;
     if (idle_exit > 0 && total > 0 && now - last_ns > static_cast<std::int64_t>(idle_exit * 1e9)) {

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "verdictd/config/loader.h"
+#include "verdictd/rules/rule_decider.h"
 #include "verdictd/service/control.h"
 
 namespace verdictd::service {
@@ -38,8 +39,13 @@ ConfigSource MakeConfigSource(const std::string& config_file, const ConfigFlags&
 int RunConfigCommands(const ConfigFlags& flags, ConfigSource source) {
   if (flags.check_file.empty() && !flags.print) return -1;
   if (!flags.check_file.empty()) source.file = flags.check_file;
-  const config::LoadResult result = LoadEffectiveConfig(source);
+  config::LoadResult result = LoadEffectiveConfig(source);
   const std::string name = source.file.empty() ? "embedded defaults" : source.file;
+  if (result.ok()) {
+    // Compile the rules too: a bad regex, set file or interface is found here,
+    // not at startup or reload.
+    result.diagnostics = rules::CheckRules(result.config);
+  }
   if (!result.ok()) {
     std::cerr << config::FormatDiagnostics(result.diagnostics) << name << ": "
               << result.diagnostics.size() << " error(s)\n";

@@ -1,6 +1,6 @@
 
 set terminal pngcairo size 1000,560 noenhanced
-set output '/work/wt/bench/bench/results/2026-11-30-debian12-2vcpu/latency.png'
+set output 'latency.png'
 set title 'UDP round-trip time through the firewall namespace (CDF, low rate)'
 set logscale x
 set xlabel 'round trip (microseconds, log scale)'
@@ -8,4 +8,4 @@ set ylabel 'fraction of probes <= x'
 set yrange [0:1.001]
 set grid
 set key bottom right
-plot '/work/wt/bench/bench/results/2026-11-30-debian12-2vcpu/latency-noqueue.cdf' using 1:2 with lines lw 2 title 'noqueue', '/work/wt/bench/bench/results/2026-11-30-debian12-2vcpu/latency-nfqueue.cdf' using 1:2 with lines lw 2 title 'nfqueue', '/work/wt/bench/bench/results/2026-11-30-debian12-2vcpu/latency-verdictd.cdf' using 1:2 with lines lw 2 title 'verdictd', '/work/wt/bench/bench/results/2026-11-30-debian12-2vcpu/latency-verdictd_busypoll.cdf' using 1:2 with lines lw 2 title 'verdictd_busypoll'
+plot 'latency-noqueue.cdf' using 1:2 with lines lw 2 title 'noqueue', 'latency-nfqueue.cdf' using 1:2 with lines lw 2 title 'nfqueue', 'latency-verdictd.cdf' using 1:2 with lines lw 2 title 'verdictd', 'latency-verdictd_busypoll.cdf' using 1:2 with lines lw 2 title 'verdictd_busypoll'

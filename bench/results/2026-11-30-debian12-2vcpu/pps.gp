@@ -1,6 +1,6 @@
 
 set terminal pngcairo size 1000,560 noenhanced
-set output '/work/wt/bench/bench/results/2026-11-30-debian12-2vcpu/pps.png'
+set output 'pps.png'
 set title 'delivered packets per second by case (higher is better)'
 set style data histograms
 set style histogram clustered gap 1
@@ -9,5 +9,5 @@ set key top right
 set ylabel 'packets/s'
 set yrange [0:*]
 set grid ytics
-plot '/work/wt/bench/bench/results/2026-11-30-debian12-2vcpu/pps.dat' using 2:xtic(1) title 'no queue', '' using 3 title 'nf-queue.c', \
+plot 'pps.dat' using 2:xtic(1) title 'no queue', '' using 3 title 'nf-queue.c', \
      '' using 4 title 'verdictd', '' using 5 title 'verdictd busy-poll'
