@@ -209,15 +209,6 @@ TEST_F(ReloadTest, check_and_print_config_commands) {
             path_.string() + ":2:14: verdict.batch_size: expected an integer from 1 to 65536, "
             "found integer 0\n" + path_.string() + ": 1 error(s)\n");
 
-  // --check-config compiles the rules as well: a bad regex is found here.
-  Write("[[rules]]\nname = \"bad-regex\"\naction = \"drop\"\ncontent = { regex = \"bot(\" }\n");
-  ::testing::internal::CaptureStderr();
-  EXPECT_EQ(RunConfigCommands(flags, source_), 1);
-  const std::string compile_errors = ::testing::internal::GetCapturedStderr();
-  EXPECT_NE(compile_errors.find(path_.string() + ":4:"), std::string::npos) << compile_errors;
-  EXPECT_NE(compile_errors.find("bad-regex"), std::string::npos) << compile_errors;
-  EXPECT_NE(compile_errors.find("bad regex 'bot('"), std::string::npos) << compile_errors;
-
   ConfigFlags print;
   print.print = true;
   print.overrides = {"verdict.default=drop"};
@@ -232,6 +223,15 @@ TEST_F(ReloadTest, check_and_print_config_commands) {
 
   EXPECT_EQ(RunConfigCommands(ConfigFlags{}, source_), -1);  // neither: run the daemon
   EXPECT_THROW(LoadStartupConfig(source_), std::runtime_error);
+
+  // --check-config compiles the rules as well: a bad regex is found here.
+  Write("[[rules]]\nname = \"bad-regex\"\naction = \"drop\"\ncontent = { regex = \"bot(\" }\n");
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(RunConfigCommands(flags, source_), 1);
+  const std::string compile_errors = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(compile_errors.find(path_.string() + ":4:"), std::string::npos) << compile_errors;
+  EXPECT_NE(compile_errors.find("bad-regex"), std::string::npos) << compile_errors;
+  EXPECT_NE(compile_errors.find("bad regex 'bot('"), std::string::npos) << compile_errors;
 }
 
 TEST(LoadEffectiveConfig, bad_flags_are_diagnostics) {
