@@ -19,6 +19,9 @@
 #endif
 
 namespace verdictd::metrics {
+
+using queueio::KernelQueueStats;
+
 namespace {
 
 using prometheus::ClientMetric;
@@ -143,7 +146,7 @@ std::optional<std::vector<KernelQueueStats>> ReadKernelTable(int& fd, const std:
     if (n == 0) break;
     text.append(buffer, static_cast<std::size_t>(n));
   }
-  return ParseKernelQueueStats(text);
+  return queueio::ParseKernelQueueTable(text);
 }
 
 }  // namespace
@@ -268,10 +271,10 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
         }
         AddSample(bound, {{"queue", q}}, row != nullptr ? 1 : 0);
         if (row == nullptr) continue;
-        AddSample(waiting, {{"queue", q}}, row->waiting);
+        AddSample(waiting, {{"queue", q}}, row->queue_total);
         AddSample(dropped, {{"queue", q}, {"reason", "queue_full"}}, row->queue_dropped);
         AddSample(dropped, {{"queue", q}, {"reason", "socket_full"}}, row->user_dropped);
-        AddSample(last_id, {{"queue", q}}, row->last_id);
+        AddSample(last_id, {{"queue", q}}, row->id_sequence);
       }
     }
     for (auto* family : {&bound, &waiting, &dropped, &last_id}) families.push_back(std::move(*family));

@@ -1,48 +1,78 @@
 #include "verdictd/queueio/kernel_queue_stats.h"
 
-#include <cstdio>
+#include <charconv>
 #include <fstream>
+#include <limits>
 #include <sstream>
-#include <string>
 
 namespace verdictd::queueio {
+namespace {
 
-std::optional<KernelQueueStats> ParseKernelQueueStats(std::string_view proc_text,
-                                                      std::uint16_t queue_num) {
-  std::size_t start = 0;
-  while (start < proc_text.size()) {
-    std::size_t end = proc_text.find('\n', start);
-    if (end == std::string_view::npos) end = proc_text.size();
-    const std::string line(proc_text.substr(start, end - start));
-    start = end + 1;
-    // Format of the kernel's seq_show(): queue_num peer_portid queue_total
-    // copy_mode copy_range queue_dropped user_dropped id_sequence 1
-    unsigned num, portid, total, mode, range, qdropped, udropped, idseq;
-    if (std::sscanf(line.c_str(), "%u %u %u %u %u %u %u %u", &num, &portid, &total, &mode, &range,
-                    &qdropped, &udropped, &idseq) != 8) {
-      continue;
-    }
-    if (num != queue_num) continue;
-    KernelQueueStats stats;
-    stats.queue_num = static_cast<std::uint16_t>(num);
-    stats.peer_portid = portid;
-    stats.queue_total = total;
-    stats.copy_mode = mode;
-    stats.copy_range = range;
-    stats.queue_dropped = qdropped;
-    stats.user_dropped = udropped;
-    stats.id_sequence = idseq;
-    return stats;
+// Splits off the next whitespace-separated field and parses it as unsigned.
+bool NextField(std::string_view& rest, std::uint64_t& value) {
+  const auto start = rest.find_first_not_of(" \t");
+  if (start == std::string_view::npos) return false;
+  rest.remove_prefix(start);
+  const auto end = rest.find_first_of(" \t");
+  const std::string_view field = rest.substr(0, end);
+  rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
+  const auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
+  return ec == std::errc() && ptr == field.data() + field.size();
+}
+
+std::optional<KernelQueueStats> FindQueue(const std::vector<KernelQueueStats>& table,
+                                          std::uint16_t queue_num) {
+  for (const KernelQueueStats& row : table) {
+    if (row.queue_num == queue_num) return row;
   }
   return std::nullopt;
 }
 
-std::optional<KernelQueueStats> ReadKernelQueueStats(std::uint16_t queue_num, const char* path) {
+}  // namespace
+
+std::vector<KernelQueueStats> ParseKernelQueueTable(std::string_view proc_text) {
+  constexpr std::uint64_t kMax32 = std::numeric_limits<std::uint32_t>::max();
+  std::vector<KernelQueueStats> result;
+  while (!proc_text.empty()) {
+    const auto newline = proc_text.find('\n');
+    std::string_view line = proc_text.substr(0, newline);
+    proc_text.remove_prefix(newline == std::string_view::npos ? proc_text.size() : newline + 1);
+    std::uint64_t f[8];
+    bool ok = true;
+    for (auto& field : f) ok = ok && NextField(line, field) && field <= kMax32;
+    if (!ok || f[0] > std::numeric_limits<std::uint16_t>::max()) continue;
+    KernelQueueStats s;
+    s.queue_num = static_cast<std::uint16_t>(f[0]);
+    s.peer_portid = static_cast<std::uint32_t>(f[1]);
+    s.queue_total = static_cast<std::uint32_t>(f[2]);
+    s.copy_mode = static_cast<std::uint32_t>(f[3]);
+    s.copy_range = static_cast<std::uint32_t>(f[4]);
+    s.queue_dropped = static_cast<std::uint32_t>(f[5]);
+    s.user_dropped = static_cast<std::uint32_t>(f[6]);
+    s.id_sequence = static_cast<std::uint32_t>(f[7]);
+    result.push_back(s);
+  }
+  return result;
+}
+
+std::optional<std::vector<KernelQueueStats>> ReadKernelQueueTable(const std::string& path) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
   std::ostringstream text;
   text << in.rdbuf();
-  return ParseKernelQueueStats(text.str(), queue_num);
+  return ParseKernelQueueTable(text.str());
+}
+
+std::optional<KernelQueueStats> ParseKernelQueueStats(std::string_view proc_text,
+                                                      std::uint16_t queue_num) {
+  return FindQueue(ParseKernelQueueTable(proc_text), queue_num);
+}
+
+std::optional<KernelQueueStats> ReadKernelQueueStats(std::uint16_t queue_num,
+                                                     const std::string& path) {
+  const auto table = ReadKernelQueueTable(path);
+  if (!table) return std::nullopt;
+  return FindQueue(*table, queue_num);
 }
 
 }  // namespace verdictd::queueio

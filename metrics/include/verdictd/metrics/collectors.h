@@ -22,9 +22,9 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
-#include "verdictd/metrics/kernel_queue_stats.h"
 #include "verdictd/metrics/service_counters.h"
 #include "verdictd/metrics/worker_counters.h"
+#include "verdictd/queueio/kernel_queue_stats.h"
 
 namespace verdictd::metrics {
 
@@ -37,7 +37,7 @@ class QueueCollector final : public prometheus::Collectable {
   // kept open: it is readable by root only (0440), and the open descriptor
   // keeps working after the daemon drops privileges, in the network namespace
   // it was opened in. Construct the collector before dropping privileges.
-  explicit QueueCollector(std::string kernel_stats_path = kKernelQueueStatsPath);
+  explicit QueueCollector(std::string kernel_stats_path = queueio::kNfnetlinkQueueProcPath);
   ~QueueCollector() override;
   QueueCollector(const QueueCollector&) = delete;
   QueueCollector& operator=(const QueueCollector&) = delete;
