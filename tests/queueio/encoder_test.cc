@@ -7,12 +7,12 @@
 #include <array>
 #include <vector>
 
-#include "test_messages.h"
+#include "verdictd/test_fixtures/netlink_messages.h"
 
 namespace verdictd::queueio {
 namespace {
 
-using testing::DecodeVerdicts;
+using test_fixtures::DecodeVerdicts;
 
 TEST(Encoder, encodes_accept_as_single_verdict) {
   std::array<std::uint8_t, 256> buf{};

@@ -6,14 +6,14 @@
 #include <cstring>
 #include <vector>
 
-#include "test_messages.h"
+#include "verdictd/test_fixtures/netlink_messages.h"
 
 namespace verdictd::queueio {
 namespace {
 
-using testing::BuildErrorMessage;
-using testing::BuildPacketMessage;
-using testing::SyntheticPacket;
+using test_fixtures::BuildErrorMessage;
+using test_fixtures::BuildPacketMessage;
+using test_fixtures::SyntheticPacket;
 
 SyntheticPacket FullPacket() {
   SyntheticPacket p;

@@ -6,14 +6,14 @@
 
 #include <vector>
 
-#include "test_messages.h"
 #include "verdictd/queueio/memory_queue.h"
+#include "verdictd/test_fixtures/netlink_messages.h"
 
 namespace verdictd::queueio {
 namespace {
 
-using testing::DecodedVerdict;
-using testing::DecodeVerdicts;
+using test_fixtures::DecodedVerdict;
+using test_fixtures::DecodeVerdicts;
 
 std::vector<DecodedVerdict> FlushAndDecode(VerdictBatcher& batcher, MemoryQueue& sink) {
   const std::size_t before = sink.sent().size();

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
 
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -11,15 +13,33 @@
 #include <mutex>
 #include <thread>
 
-#include "netlink_test_util.h"
+#include "kernel_model.h"
 #include "verdictd/queueio/memory_queue.h"
 #include "verdictd/service/build_policy.h"
+#include "verdictd/test_fixtures/netlink_messages.h"
 
 namespace verdictd::service {
 namespace {
 
+using test_fixtures::BuildPacketMessage;
+using test_fixtures::FillerPayload;
+using test_fixtures::SyntheticPacket;
 using testing::KernelModel;
-using testing::PacketDatagrams;
+
+// The packet these tests feed: `payload_size` filler bytes on the forward
+// hook (the worker under a rule-less policy does not read the payload).
+SyntheticPacket Packet(std::uint32_t id, std::size_t payload_size = 60) {
+  SyntheticPacket packet;
+  packet.id = id;
+  packet.hook = NF_INET_FORWARD;
+  packet.payload = FillerPayload(payload_size);
+  return packet;
+}
+
+// Datagrams of one such packet each, ids first..first+count-1.
+std::vector<std::vector<std::uint8_t>> PacketDatagrams(std::uint32_t first, std::size_t count) {
+  return test_fixtures::BuildPacketDatagrams(first, count, Packet(0));
+}
 
 std::shared_ptr<const Policy> PolicyWith(config::VerdictKind kind, std::uint64_t generation,
                                          config::VerdictKind unparseable = config::VerdictKind::kAccept) {
@@ -199,11 +219,14 @@ TEST(Worker, applies_a_new_policy_to_the_packets_that_woke_it) {
 
 TEST(Worker, gives_malformed_messages_with_an_id_the_unparseable_verdict) {
   std::vector<std::vector<std::uint8_t>> script;
-  script.push_back(testing::PacketMessage({.id = 1}));
-  script.push_back(testing::BrokenPayloadMessage(2, 0));
-  script.push_back(testing::MessageWithoutHeader(0));  // no id: nothing to answer
-  script.push_back(testing::ErrorMessage(2));           // ENOENT from the kernel
-  script.push_back(testing::PacketMessage({.id = 3}));
+  script.push_back(BuildPacketMessage(Packet(1)));
+  // Cut inside the payload: the packet header (and so the id) stays readable.
+  script.push_back(test_fixtures::CutMessage(BuildPacketMessage(Packet(2, 200)), 100));
+  SyntheticPacket no_header = Packet(0, 40);
+  no_header.with_packet_hdr = false;
+  script.push_back(BuildPacketMessage(no_header));  // no id: nothing to answer
+  script.push_back(test_fixtures::BuildErrorMessage(-ENOENT));  // from the kernel
+  script.push_back(BuildPacketMessage(Packet(3)));
   queueio::MemoryQueue queue(std::move(script), 64, false);
   PolicyExchange exchange(
       PolicyWith(config::VerdictKind::kAccept, 1, config::VerdictKind::kDrop), 1);
@@ -227,9 +250,13 @@ TEST(Worker, gives_malformed_messages_with_an_id_the_unparseable_verdict) {
 
 TEST(Worker, counts_gso_packets_and_the_longest_packet) {
   std::vector<std::vector<std::uint8_t>> script;
-  script.push_back(testing::PacketMessage({.id = 1, .payload_size = 100}));
-  script.push_back(testing::PacketMessage({.id = 2, .payload_size = 9000, .gso = true}));
-  script.push_back(testing::PacketMessage({.id = 3, .payload_size = 200, .original_length = 30000}));
+  SyntheticPacket gso = Packet(2, 9000);
+  gso.skb_info = NFQA_SKB_GSO;
+  SyntheticPacket cut_by_copy_range = Packet(3, 200);
+  cut_by_copy_range.cap_len = 30000;  // the packet's original length
+  script.push_back(BuildPacketMessage(Packet(1, 100)));
+  script.push_back(BuildPacketMessage(gso));
+  script.push_back(BuildPacketMessage(cut_by_copy_range));
   queueio::MemoryQueue queue(std::move(script), 64, false);
   PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
   metrics::WorkerCounters counters;
@@ -249,7 +276,7 @@ class CountingSource final : public queueio::PacketSource {
     if (static_cast<int>(blocking_flags.size()) <= empty_calls_) {
       return queueio::ReceiveStatus::kWouldBlock;
     }
-    datagram_ = testing::PacketMessage({.id = 1});
+    datagram_ = BuildPacketMessage(Packet(1));
     out_ = {std::span<const std::uint8_t>(datagram_), false};
     batch.datagrams = std::span<const queueio::Datagram>(&out_, 1);
     return queueio::ReceiveStatus::kOk;

@@ -1,0 +1,47 @@
+// The kernel's side of a verdict exchange, for the service tests: packets
+// waiting for a verdict, and what the verdict messages a worker sent did to
+// them (including the batch-verdict rule: a batch verdict applies to every
+// queued id <= the one given). The messages are decoded by the shared
+// test_fixtures::DecodeVerdicts. Not thread-safe; allocates.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace verdictd::service::testing {
+
+class KernelModel {
+ public:
+  void Queue(std::uint32_t id) { queued_.insert(id); }
+  void QueueRange(std::uint32_t first, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) Queue(first + static_cast<std::uint32_t>(i));
+  }
+  // Applies every verdict message of one sent buffer, in order. Records a
+  // problem for a malformed buffer (nothing of it is applied), a verdict for
+  // an id that is not queued, or a batch verdict that covers nothing.
+  void Apply(std::span<const std::uint8_t> buffer);
+  void ApplyAll(const std::vector<std::vector<std::uint8_t>>& buffers) {
+    for (const auto& b : buffers) Apply(b);
+  }
+
+  // id -> NF_* verdict code (NF_ACCEPT = 1, NF_DROP = 0, ...).
+  const std::map<std::uint32_t, std::uint32_t>& verdicts() const { return verdicts_; }
+  const std::set<std::uint32_t>& still_queued() const { return queued_; }
+  const std::vector<std::string>& problems() const { return problems_; }
+  std::size_t batch_messages() const { return batch_messages_; }
+  std::size_t single_messages() const { return single_messages_; }
+
+ private:
+  std::set<std::uint32_t> queued_;
+  std::map<std::uint32_t, std::uint32_t> verdicts_;
+  std::vector<std::string> problems_;
+  std::size_t batch_messages_ = 0;
+  std::size_t single_messages_ = 0;
+};
+
+}  // namespace verdictd::service::testing
