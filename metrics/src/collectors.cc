@@ -156,6 +156,14 @@ void QueueCollector::AddWorker(std::uint16_t queue, const WorkerCounters& counte
   workers_[queue].push_back(&counters);
 }
 
+void QueueCollector::RemoveWorker(std::uint16_t queue, const WorkerCounters& counters) {
+  std::lock_guard lock(mutex_);
+  const auto it = workers_.find(queue);
+  if (it == workers_.end()) return;
+  std::erase(it->second, &counters);
+  if (it->second.empty()) workers_.erase(it);
+}
+
 void QueueCollector::RemoveWorkers() {
   std::lock_guard lock(mutex_);
   workers_.clear();

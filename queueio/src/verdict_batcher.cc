@@ -26,6 +26,7 @@ struct VerdictBatcher::State {
   std::vector<std::uint8_t> buffer;
   std::size_t used = 0;
   std::size_t max_pending;
+  std::size_t capacity;  // the most max_pending may grow to (deferred's reserve)
   std::size_t pending = 0;
   std::uint32_t seq = 0;
 
@@ -34,7 +35,7 @@ struct VerdictBatcher::State {
   std::uint32_t run_first = 0;
   std::uint32_t run_last = 0;
 
-  std::vector<std::uint32_t> deferred;  // capacity max_pending, never grows past it
+  std::vector<std::uint32_t> deferred;  // reserved for `capacity`, never grows past it
 
   bool connmark_supported = true;
   std::uint64_t max_delay_ns = 1'000'000;
@@ -67,15 +68,16 @@ struct VerdictBatcher::State {
 };
 
 VerdictBatcher::VerdictBatcher(std::uint16_t queue_num, std::size_t buffer_bytes,
-                               std::size_t max_pending)
+                               std::size_t max_pending, std::size_t capacity)
     : state_(std::make_unique<State>()) {
   state_->queue_num = queue_num;
   // Always room for the largest single verdict next to a closing run, so a
   // verdict fits an empty batcher.
   state_->buffer.resize(
       std::max(buffer_bytes, MaxVerdictMessageSize(kMaxReplacement) + 2 * kPlainMessageMax));
+  state_->capacity = std::max<std::size_t>({max_pending, capacity, 1});
   state_->max_pending = std::max<std::size_t>(max_pending, 1);
-  state_->deferred.reserve(state_->max_pending);
+  state_->deferred.reserve(state_->capacity);
 }
 
 VerdictBatcher::~VerdictBatcher() = default;
@@ -130,6 +132,14 @@ AddStatus VerdictBatcher::Add(std::uint32_t id, const Verdict& verdict_in) noexc
   ++s.pending;
   return AddStatus::kOk;
 }
+
+std::size_t VerdictBatcher::set_max_pending(std::size_t max_pending) noexcept {
+  State& s = *state_;
+  s.max_pending = std::clamp<std::size_t>(max_pending, 1, s.capacity);
+  return s.max_pending;
+}
+
+std::size_t VerdictBatcher::max_pending() const noexcept { return state_->max_pending; }
 
 AddStatus VerdictBatcher::Defer(std::uint32_t id) noexcept {
   State& s = *state_;

@@ -227,14 +227,19 @@ std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
   }
 }
 
-std::string WorkerCountersStatus(std::span<const metrics::WorkerCounters> workers) {
+std::string WorkerCountersStatus(std::span<const QueueCountersRef> queues) {
   std::uint64_t packets = 0;
   std::array<std::uint64_t, metrics::kVerdictLabels.size()> verdicts{};
-  for (const metrics::WorkerCounters& worker : workers) {
-    packets += worker.packets.value();
-    for (std::size_t k = 0; k < verdicts.size(); ++k) verdicts[k] += worker.verdicts[k].value();
+  std::string names;
+  for (const QueueCountersRef& queue : queues) {
+    packets += queue.counters->packets.value();
+    for (std::size_t k = 0; k < verdicts.size(); ++k) {
+      verdicts[k] += queue.counters->verdicts[k].value();
+    }
+    names += (names.empty() ? "" : ",") + std::to_string(queue.queue);
   }
-  std::string text = "workers " + std::to_string(workers.size()) + "\n";
+  std::string text = "workers " + std::to_string(queues.size()) + "\n";
+  text += "queues " + (names.empty() ? std::string("none") : names) + "\n";
   text += "packets " + std::to_string(packets) + "\n";
   for (std::size_t k = 0; k < verdicts.size(); ++k) {
     text += std::string("verdicts_") + metrics::kVerdictLabels[k] + " " +

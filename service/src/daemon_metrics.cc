@@ -12,15 +12,19 @@ DaemonMetrics::DaemonMetrics(const config::MetricsSection& section) : section_(s
 
 DaemonMetrics::~DaemonMetrics() { Stop(); }
 
-void DaemonMetrics::Start(const Service& service, const metrics::ServiceCounters& counters) {
+void DaemonMetrics::Start(Service& service, const metrics::ServiceCounters& counters) {
   if (!section_.enabled) {
     spdlog::info("metrics: disabled ([metrics] enabled = false)");
     return;
   }
-  const auto workers = service.counters();
-  for (std::size_t i = 0; i < workers.size(); ++i) {
-    queues_->AddWorker(service.plan()[i].queue.queue_num, workers[i]);
-  }
+  // The collector outlives the service's use of these (Stop() forgets all).
+  service.set_observer(
+      {[queues = queues_](std::uint16_t queue, const metrics::WorkerCounters& worker) {
+         queues->AddWorker(queue, worker);
+       },
+       [queues = queues_](std::uint16_t queue, const metrics::WorkerCounters& worker) {
+         queues->RemoveWorker(queue, worker);
+       }});
   server_ = std::make_unique<metrics::MetricsServer>(section_.listen);  // throws MetricsError
   server_->AddCollectable(queues_);
   server_->AddCollectable(std::make_shared<metrics::ServiceCollector>(&counters));

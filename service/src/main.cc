@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -32,6 +33,9 @@
 namespace {
 
 using namespace verdictd;
+
+// Worker slots kept for queues a reload adds (64 bytes each).
+constexpr std::size_t kMaxLiveWorkers = 1024;
 
 // Hook (rules): the rule engine's deciders (service/rules/daemon_hooks.h).
 // No rules: an empty factory, every worker gives the default verdict.
@@ -57,12 +61,14 @@ int RunDaemon(const service::ConfigSource& source) {
   service::SetupLogging(config::LogLevel::kInfo);
   config::Config config;
   std::vector<service::QueuePlan> plan;
+  std::vector<int> cpus;
   // (metrics) Stopped explicitly below, before the counters it reads go.
   std::unique_ptr<service::DaemonMetrics> metrics_endpoint;
   try {
     config = LoadConfiguration(source);
     service::SetLogLevel(config.log.level);
-    plan = service::PlanQueues(config, service::AllowedCpus());
+    cpus = service::AllowedCpus();
+    plan = service::PlanQueues(config, cpus);
     service::RequireNetAdmin();
     // (metrics) Opens the root-only kernel queue table before privileges go.
     metrics_endpoint = std::make_unique<service::DaemonMetrics>(config.metrics);
@@ -78,14 +84,16 @@ int RunDaemon(const service::ConfigSource& source) {
   service::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
   const service::DeciderFactory factory = MakeDeciderFactory(config);
   std::unique_ptr<service::PolicyExchange> exchange;  // outlives the workers
-  service::Service service(plan, config.verdict);
+  service::Service service(plan, config.verdict, cpus);
   metrics::ServiceCounters service_counters;  // reload and control write, the scrape reads
   std::unique_ptr<service::Reloader> reloader;
   std::unique_ptr<service::ControlServer> control;
   try {
     service.Open();
+    // Room for workers of queues a reload adds later.
     exchange = std::make_unique<service::PolicyExchange>(
-        service::BuildPolicy(config, plan.size(), 1, factory), plan.size());
+        service::BuildPolicy(config, plan.size(), 1, factory), plan.size(),
+        std::max<std::size_t>(plan.size(), kMaxLiveWorkers));
     // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
     metrics_endpoint->Start(service, service_counters);
     if (auto* server = metrics_endpoint->server()) {  // Hook (rules): per-rule counters
@@ -94,16 +102,22 @@ int RunDaemon(const service::ConfigSource& source) {
     // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
     reloader = std::make_unique<service::Reloader>(
         source, config, *exchange,
-        [workers = plan.size()](const config::Config& next, std::uint64_t generation) {
-          return service::BuildPolicy(next, workers, generation, MakeDeciderFactory(next));
+        [&service](const config::Config& next, std::uint64_t generation) {
+          return service::BuildPolicy(next, service.slot_count(), generation,
+                                      MakeDeciderFactory(next));
         },
-        service_counters, [](const config::Config& next) { service::SetLogLevel(next.log.level); });
+        service_counters, [](const config::Config& next) { service::SetLogLevel(next.log.level); },
+        &service);  // [[queues]] changes: workers added and removed live
     if (config.control.enabled) {
       control = service::StartControlServer(
           config.control.socket,
           service::MakeControlHandler(*reloader, service_counters,
                                       [&service] {
-                                        return service::WorkerCountersStatus(service.counters());
+                                        std::string text;
+                                        service.VisitCounters([&](auto queues) {
+                                          text = service::WorkerCountersStatus(queues);
+                                        });
+                                        return text;
                                       }),
           service_counters);
     }
@@ -130,11 +144,14 @@ int RunDaemon(const service::ConfigSource& source) {
     spdlog::info("{}: stopping: draining queued packets", strsignal(signal));
     break;
   }
+  control.reset();  // no reload may change the queues while they stop
   service.Stop();
   metrics_endpoint->Stop();  // (metrics) before the service's counters go
-  for (std::size_t i = 0; i < service.size(); ++i) {
-    spdlog::info("{}", service::SummarizeCounters(plan[i].queue.queue_num, service.counters()[i]));
-  }
+  service.VisitCounters([](auto queues) {
+    for (const service::QueueCountersRef& queue : queues) {
+      spdlog::info("{}", service::SummarizeCounters(queue.queue, *queue.counters));
+    }
+  });
   rules::LogRuleSummary();  // Hook (rules): per-rule hits and bytes
   if (service.failed()) {
     spdlog::error("stopped after a worker failed: {}", service.failure());

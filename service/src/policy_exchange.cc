@@ -4,9 +4,13 @@
 
 namespace verdictd::service {
 
-PolicyExchange::PolicyExchange(std::shared_ptr<const Policy> initial, std::size_t workers)
-    : current_(initial.get()), slots_(workers) {
-  for (auto& slot : slots_) slot.seen.store(initial->generation, std::memory_order_relaxed);
+PolicyExchange::PolicyExchange(std::shared_ptr<const Policy> initial, std::size_t workers,
+                               std::size_t capacity)
+    : current_(initial.get()), slots_(std::max(workers, capacity)) {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].seen.store(initial->generation, std::memory_order_relaxed);
+    slots_[i].active.store(i < workers, std::memory_order_relaxed);
+  }
   live_.push_back(std::move(initial));
 }
 
@@ -40,6 +44,13 @@ void PolicyExchange::Reclaim() {
 
 void PolicyExchange::Retire(std::size_t worker) noexcept {
   slots_[worker].active.store(false, std::memory_order_release);
+}
+
+void PolicyExchange::Activate(std::size_t worker) {
+  std::lock_guard lock(control_mutex_);
+  WorkerSlot& slot = slots_.at(worker);
+  slot.seen.store(live_.back()->generation, std::memory_order_release);
+  slot.active.store(true, std::memory_order_release);
 }
 
 std::uint64_t PolicyExchange::generation() const noexcept {

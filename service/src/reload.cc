@@ -44,11 +44,13 @@ config::LoadResult LoadEffectiveConfig(const ConfigSource& source) {
 }
 
 Reloader::Reloader(ConfigSource source, config::Config running, PolicyExchange& exchange,
-                   BuildFn build, metrics::ServiceCounters& counters, ApplyFn apply)
+                   BuildFn build, metrics::ServiceCounters& counters, ApplyFn apply,
+                   QueueChanger* queues)
     : source_(std::move(source)),
       exchange_(exchange),
       build_(std::move(build)),
       apply_(std::move(apply)),
+      queues_(queues),
       counters_(counters),
       running_(std::move(running)) {}
 
@@ -69,27 +71,45 @@ ReloadResult Reloader::Reload(std::string_view trigger) {
     for (const config::Diagnostic& d : loaded.diagnostics) message += "\n  " + d.ToString();
     return Fail(trigger, std::move(message));
   }
-  const std::vector<std::string> restart = config::RestartOnlyChanges(running_, loaded.config);
+  const std::vector<std::string> restart = config::RestartOnlyChanges(
+      running_, loaded.config,
+      queues_ != nullptr ? config::QueueChanges::kLive : config::QueueChanges::kRestart);
   if (!restart.empty()) {
     return Fail(trigger, "these keys cannot change while verdictd runs, restart to apply them: " +
                              JoinKeys(restart));
   }
   const std::vector<std::string> changed = config::ChangedKeys(running_, loaded.config);
+  // Queues first: the added ones are bound (and may fail) before anything
+  // changes, and the policy needs a decider for each of their workers.
+  std::string queue_change;
+  if (queues_ != nullptr) {
+    try {
+      queue_change = queues_->Prepare(loaded.config);
+    } catch (const std::exception& e) {
+      return Fail(trigger, e.what());
+    }
+  }
   const std::uint64_t generation = exchange_.generation() + 1;
   std::shared_ptr<const Policy> policy;
   try {
     policy = build_(loaded.config, generation);
   } catch (const std::exception& e) {
+    if (queues_ != nullptr) queues_->Abort();
     return Fail(trigger, e.what());
   }
   // Rule files may have changed even when the configuration did not, so an
   // unchanged configuration is still rebuilt and published.
   exchange_.Publish(std::move(policy));
+  // After publishing: added workers start on the new policy, removed ones
+  // drain under it.
+  std::string queue_warning = queues_ != nullptr ? queues_->Commit() : std::string();
   running_ = std::move(loaded.config);
   if (apply_) apply_(running_);
   counters_.reloads.Add();
   std::string message = "generation " + std::to_string(generation) + " from " + from +
                         "; changed: " + (changed.empty() ? "nothing" : JoinKeys(changed));
+  if (!queue_change.empty()) message += "; " + queue_change;
+  if (!queue_warning.empty()) message += "; warning: " + queue_warning;
   spdlog::info("reload ({}): {}", trigger, message);
   last_result_ = "applied: " + message;
   return ReloadResult{true, generation, std::move(message)};

@@ -13,8 +13,11 @@ extern "C" {
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <string>
+
+#include "verdictd/config/limits.h"
 
 namespace verdictd::service {
 namespace {
@@ -35,6 +38,45 @@ std::vector<std::uint8_t> ZeroMaxLengthMessage(std::uint16_t queue_num) {
   nfq_nlmsg_cfg_put_qmaxlen(header, 0);
   buffer.resize(header->nlmsg_len);
   return buffer;
+}
+
+
+// The settings of a queue that stays across a reload but would change, as
+// "copy_range 64 -> 128" items; empty when it may keep running as it is.
+std::string QueueSettingChanges(const QueuePlan& running, const QueuePlan& next) {
+  std::string changes;
+  auto note = [&](bool differs, const char* key, auto from, auto to) {
+    if (!differs) return;
+    if (!changes.empty()) changes += ", ";
+    changes += std::string(key) + " " + std::to_string(from) + " -> " + std::to_string(to);
+  };
+  const queueio::QueueOptions& a = running.queue;
+  const queueio::QueueOptions& b = next.queue;
+  note(a.copy_mode != b.copy_mode, "copy_mode", static_cast<int>(a.copy_mode),
+       static_cast<int>(b.copy_mode));
+  note(a.copy_range != b.copy_range, "copy_range", a.copy_range, b.copy_range);
+  note(a.max_queue_length != b.max_queue_length, "max_length", a.max_queue_length,
+       b.max_queue_length);
+  note(a.fail_open != b.fail_open, "fail_open", a.fail_open, b.fail_open);
+  note(a.gso != b.gso, "gso", a.gso, b.gso);
+  note(a.conntrack != b.conntrack, "conntrack", a.conntrack, b.conntrack);
+  note(a.uid_gid != b.uid_gid, "uid_gid", a.uid_gid, b.uid_gid);
+  note(a.receive_buffer_bytes != b.receive_buffer_bytes, "receive_buffer_bytes",
+       a.receive_buffer_bytes, b.receive_buffer_bytes);
+  note(a.batch_size != b.batch_size, "receive_batch", a.batch_size, b.batch_size);
+  note(running.cpu != next.cpu, "cpu", running.cpu, next.cpu);
+  return changes;
+}
+
+// "queue 3" or "queues 4, 5, 9".
+std::string NameQueues(std::vector<std::uint16_t> queues) {
+  std::sort(queues.begin(), queues.end());
+  std::string text = queues.size() == 1 ? "queue " : "queues ";
+  for (std::size_t i = 0; i < queues.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += std::to_string(queues[i]);
+  }
+  return text;
 }
 
 }  // namespace
@@ -108,10 +150,14 @@ WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size
   options.index = index;
   options.queue_num = queue_num;
   options.batch_size = verdict.batch_size;
+  // A reload may raise the batch size up to this without a restart.
+  options.batch_capacity =
+      std::max<std::size_t>(verdict.batch_size, config::limits::kLiveBatchSizeCapacity);
   options.flush_interval_us = verdict.flush_interval_us;
   options.busy_poll_us = verdict.busy_poll_us;
-  // Room for batch_size single verdicts with mark and connmark (~64 bytes each).
-  options.send_buffer_bytes = std::max<std::size_t>(64 * 1024, verdict.batch_size * 128);
+  // Room for batch_capacity single verdicts with mark and connmark (up to 64
+  // bytes each); a fuller buffer would only flush early.
+  options.send_buffer_bytes = std::max<std::size_t>(64 * 1024, options.batch_capacity * 64);
   return options;
 }
 
@@ -161,95 +207,305 @@ std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCoun
   return line;
 }
 
-Service::Service(std::vector<QueuePlan> plan, const config::VerdictSection& verdict)
-    : plan_(std::move(plan)),
-      verdict_(verdict),
-      counters_(new metrics::WorkerCounters[plan_.size()]),
-      failures_(plan_.size()) {}
+// One running (or prepared) queue: its socket, worker, thread and counters.
+struct Service::Lane {
+  QueuePlan plan;
+  std::unique_ptr<queueio::QueueSocket> socket;
+  std::unique_ptr<Worker> worker;
+  std::thread thread;
+  metrics::WorkerCounters counters;
+  std::vector<std::uint8_t> drain_message;
+  std::string failure;             // written by the worker before `failed` is set
+  std::atomic<bool> failed{false};
+};
+
+Service::Service(std::vector<QueuePlan> plan, const config::VerdictSection& verdict,
+                 std::vector<int> cpus)
+    : verdict_(verdict), cpus_(std::move(cpus)) {
+  for (QueuePlan& entry : plan) {
+    auto lane = std::make_unique<Lane>();
+    lane->plan = entry;
+    lanes_.push_back(std::move(lane));
+  }
+}
 
 Service::~Service() { Stop(); }
 
 void Service::Open() {
-  sockets_.clear();
-  for (const QueuePlan& entry : plan_) {
-    sockets_.push_back(queueio::QueueSocket::Open(entry.queue));
-    spdlog::info("{}", DescribeQueue(entry, sockets_.back()->bind_report()));
+  std::lock_guard lock(mutex_);
+  for (auto& lane : lanes_) {
+    lane->socket = queueio::QueueSocket::Open(lane->plan.queue);
+    spdlog::info("{}", DescribeQueue(lane->plan, lane->socket->bind_report()));
   }
+}
+
+std::string Service::StartLane(std::size_t slot, const config::VerdictSection& verdict) {
+  Lane& lane = *lanes_[slot];
+  const std::uint16_t queue_num = lane.plan.queue.queue_num;
+  queueio::QueueSocket& socket = *lane.socket;
+  WorkerOptions options = MakeWorkerOptions(verdict, slot, queue_num);
+  options.receive_batch = lane.plan.queue.batch_size;
+  lane.worker = std::make_unique<Worker>(options, socket, socket, *exchange_, lane.counters);
+  if (lane.plan.queue.fail_open) {
+    lane.drain_message = ZeroMaxLengthMessage(queue_num);
+    lane.worker->set_drain_hook([&socket, &lane] { socket.Send(lane.drain_message); });
+  }
+  exchange_->Activate(slot);
+  lane.thread = std::thread([this, &lane] { RunWorker(lane); });
+  const std::string name = "verdictd-q" + std::to_string(queue_num);
+  pthread_setname_np(lane.thread.native_handle(), name.substr(0, 15).c_str());
+  if (lane.plan.cpu < 0) return "";
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(lane.plan.cpu, &set);
+  const int rc = pthread_setaffinity_np(lane.thread.native_handle(), sizeof set, &set);
+  if (rc == 0) return "";
+  return "cannot pin the worker of queue " + std::to_string(queue_num) + " to CPU " +
+         std::to_string(lane.plan.cpu) + ": " + std::strerror(rc) +
+         "; list CPUs this process may use (--cpus)";
 }
 
 void Service::Start(PolicyExchange& exchange, std::function<void()> on_fatal) {
-  if (sockets_.size() != plan_.size()) throw std::logic_error("Service::Start before Open");
-  on_fatal_ = std::move(on_fatal);
-  workers_.clear();
-  drain_messages_.clear();
-  drain_messages_.reserve(plan_.size());  // the hooks keep references into it
-  for (std::size_t i = 0; i < plan_.size(); ++i) {
-    const std::uint16_t queue_num = plan_[i].queue.queue_num;
-    queueio::QueueSocket& socket = *sockets_[i];
-    WorkerOptions options = MakeWorkerOptions(verdict_, i, queue_num);
-    options.receive_batch = plan_[i].queue.batch_size;
-    auto worker = std::make_unique<Worker>(options, socket, socket, exchange, counters_[i]);
-    if (plan_[i].queue.fail_open) {
-      drain_messages_.push_back(ZeroMaxLengthMessage(queue_num));
-      const std::vector<std::uint8_t>& message = drain_messages_.back();
-      worker->set_drain_hook([&socket, &message] { socket.Send(message); });
+  std::string error;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& lane : lanes_) {
+      if (!lane->socket) throw std::logic_error("Service::Start before Open");
     }
-    workers_.push_back(std::move(worker));
+    if (exchange.capacity() < lanes_.size()) {
+      throw std::logic_error("Service::Start: the policy exchange has too few worker slots");
+    }
+    exchange_ = &exchange;
+    on_fatal_ = std::move(on_fatal);
+    for (std::size_t slot = 0; slot < lanes_.size() && error.empty(); ++slot) {
+      error = StartLane(slot, verdict_);
+    }
   }
-  for (std::size_t i = 0; i < plan_.size(); ++i) {
-    threads_.emplace_back([this, i] { RunWorker(i); });
-    const std::string name = "verdictd-q" + std::to_string(plan_[i].queue.queue_num);
-    pthread_setname_np(threads_.back().native_handle(), name.substr(0, 15).c_str());
-    if (plan_[i].cpu >= 0) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(plan_[i].cpu, &set);
-      const int rc = pthread_setaffinity_np(threads_.back().native_handle(), sizeof set, &set);
-      if (rc != 0) {
-        Stop();
-        throw std::runtime_error("cannot pin the worker of queue " +
-                                 std::to_string(plan_[i].queue.queue_num) + " to CPU " +
-                                 std::to_string(plan_[i].cpu) + ": " + std::strerror(rc) +
-                                 "; list CPUs this process may use (--cpus)");
-      }
-    }
+  if (!error.empty()) {
+    Stop();
+    throw std::runtime_error(error);
   }
 }
 
-void Service::RunWorker(std::size_t index) noexcept {
-  metrics::WorkerCounters& counters = counters_[index];
+void Service::RunWorker(Lane& lane) noexcept {
+  metrics::WorkerCounters& counters = lane.counters;
   counters.tid.store(static_cast<int>(gettid()), std::memory_order_relaxed);
-  counters.cpu.store(plan_[index].cpu, std::memory_order_relaxed);
+  counters.cpu.store(lane.plan.cpu, std::memory_order_relaxed);
   counters.up.store(true, std::memory_order_release);
-  const WorkerExit exit = workers_[index]->Run();
+  const WorkerExit exit = lane.worker->Run();
   counters.up.store(false, std::memory_order_release);
   if (exit == WorkerExit::kFatalError) {
     try {
-      failures_[index] = "queue " + std::to_string(plan_[index].queue.queue_num) + ": " +
-                         workers_[index]->fatal_reason();
+      lane.failure =
+          "queue " + std::to_string(lane.plan.queue.queue_num) + ": " + lane.worker->fatal_reason();
     } catch (...) {
     }
+    lane.failed.store(true, std::memory_order_release);
     failed_.store(true, std::memory_order_release);
     if (!fatal_reported_.exchange(true) && on_fatal_) on_fatal_();
   }
 }
 
+void Service::StopLane(std::size_t slot) noexcept {
+  Lane& lane = *lanes_[slot];
+  if (lane.worker) lane.worker->RequestStop();
+  if (lane.thread.joinable()) lane.thread.join();
+  // The worker drained and flushed: nothing is left queued, unbinding drops nothing.
+  if (lane.socket) lane.socket->Unbind();
+}
+
 void Service::Stop() noexcept {
-  for (auto& worker : workers_) worker->RequestStop();
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  // Every worker is asked first, so they drain in parallel.
+  for (auto& lane : lanes_) {
+    if (lane && lane->worker) lane->worker->RequestStop();
   }
-  threads_.clear();
-  // Every worker drained and flushed: nothing is left queued, unbinding drops nothing.
-  for (auto& socket : sockets_) socket->Unbind();
+  for (std::size_t slot = 0; slot < lanes_.size(); ++slot) {
+    if (lanes_[slot]) StopLane(slot);
+  }
+}
+
+std::size_t Service::FreeSlot() {
+  for (std::size_t slot = 0; slot < lanes_.size(); ++slot) {
+    if (!lanes_[slot]) return slot;
+  }
+  lanes_.emplace_back();
+  return lanes_.size() - 1;
+}
+
+std::string Service::Prepare(const config::Config& next) {
+  std::lock_guard lock(mutex_);
+  if (pending_.active) throw std::logic_error("Service::Prepare: a queue change is pending");
+  if (stopped_ || exchange_ == nullptr) throw std::runtime_error("verdictd is not running");
+  const std::vector<QueuePlan> plan = PlanQueues(next, cpus_);
+
+  std::map<std::uint16_t, std::size_t> running;  // queue number -> slot
+  for (std::size_t slot = 0; slot < lanes_.size(); ++slot) {
+    if (lanes_[slot]) running[lanes_[slot]->plan.queue.queue_num] = slot;
+  }
+  std::string refused;
+  std::vector<const QueuePlan*> added;
+  for (const QueuePlan& entry : plan) {
+    const auto it = running.find(entry.queue.queue_num);
+    if (it == running.end()) {
+      added.push_back(&entry);
+      continue;
+    }
+    const std::string changes = QueueSettingChanges(lanes_[it->second]->plan, entry);
+    if (!changes.empty()) {
+      if (!refused.empty()) refused += "; ";
+      refused += "queue " + std::to_string(entry.queue.queue_num) + ": " + changes;
+    }
+    running.erase(it);
+  }
+  if (!refused.empty()) {
+    throw std::runtime_error(
+        "a running queue cannot change its settings or CPU live (" + refused +
+        "); restart verdictd, or remove the queue in one reload and add it back in the next");
+  }
+  std::size_t in_use = 0;
+  for (const auto& lane : lanes_) in_use += lane ? 1 : 0;
+  if (in_use - running.size() + added.size() > exchange_->capacity()) {
+    throw std::runtime_error("at most " + std::to_string(exchange_->capacity()) +
+                             " queues can run at once; restart verdictd to run more");
+  }
+
+  PendingChange change;
+  change.verdict = next.verdict;
+  try {
+    for (const QueuePlan* entry : added) {
+      const std::size_t slot = FreeSlot();
+      auto lane = std::make_unique<Lane>();
+      lane->plan = *entry;
+      lanes_[slot] = std::move(lane);
+      change.added.push_back(slot);
+      lanes_[slot]->socket = queueio::QueueSocket::Open(entry->queue);
+      spdlog::info("{}", DescribeQueue(*entry, lanes_[slot]->socket->bind_report()));
+    }
+  } catch (...) {
+    for (std::size_t slot : change.added) {
+      if (lanes_[slot]->socket) lanes_[slot]->socket->Unbind();
+      lanes_[slot].reset();
+    }
+    throw;
+  }
+  for (const auto& [queue, slot] : running) change.removed.push_back(slot);
+
+  std::string summary;
+  if (!change.added.empty()) {
+    std::vector<std::uint16_t> queues;
+    for (std::size_t slot : change.added) queues.push_back(lanes_[slot]->plan.queue.queue_num);
+    summary = "adds " + NameQueues(queues);
+  }
+  if (!change.removed.empty()) {
+    std::vector<std::uint16_t> queues;
+    for (std::size_t slot : change.removed) queues.push_back(lanes_[slot]->plan.queue.queue_num);
+    summary += (summary.empty() ? "" : "; ") + std::string("removes ") + NameQueues(queues);
+  }
+  change.active = true;
+  pending_ = std::move(change);
+  return summary;
+}
+
+std::string Service::Commit() {
+  std::lock_guard lock(mutex_);
+  if (!pending_.active) return "";
+  PendingChange change = std::move(pending_);
+  pending_ = PendingChange{};
+  std::string warnings;
+  if (stopped_) {
+    // Stop() ran in between: it unbound the prepared queues; start nothing.
+    for (std::size_t slot : change.added) lanes_[slot].reset();
+    return "verdictd is stopping; the queue change was not applied";
+  }
+  for (std::size_t slot : change.added) {
+    const std::string warning = StartLane(slot, change.verdict);
+    if (!warning.empty()) {
+      spdlog::warn("{}", warning);
+      warnings += (warnings.empty() ? "" : "; ") + warning;
+    }
+    if (observer_.added) observer_.added(lanes_[slot]->plan.queue.queue_num, lanes_[slot]->counters);
+  }
+  // Every removed worker is asked first, so they drain in parallel.
+  for (std::size_t slot : change.removed) lanes_[slot]->worker->RequestStop();
+  for (std::size_t slot : change.removed) {
+    StopLane(slot);
+    Lane& lane = *lanes_[slot];
+    spdlog::info("removed {}", SummarizeCounters(lane.plan.queue.queue_num, lane.counters));
+    if (lane.failed.load(std::memory_order_acquire)) {
+      spdlog::error("removed queue had failed: {}", lane.failure);
+    }
+    if (observer_.removed) observer_.removed(lane.plan.queue.queue_num, lane.counters);
+    lanes_[slot].reset();
+  }
+  verdict_ = change.verdict;
+  return warnings;
+}
+
+void Service::Abort() noexcept {
+  std::lock_guard lock(mutex_);
+  if (!pending_.active) return;
+  for (std::size_t slot : pending_.added) {
+    if (lanes_[slot] && lanes_[slot]->socket) lanes_[slot]->socket->Unbind();
+    lanes_[slot].reset();
+  }
+  pending_ = PendingChange{};
+}
+
+std::size_t Service::slot_count() const {
+  std::lock_guard lock(mutex_);
+  return lanes_.size();
+}
+
+std::vector<const Service::Lane*> Service::RunningLanes() const {
+  std::vector<const Lane*> lanes;
+  for (std::size_t slot = 0; slot < lanes_.size(); ++slot) {
+    if (!lanes_[slot]) continue;
+    // Bound by a Prepare() not yet committed: not running yet.
+    if (pending_.active && std::ranges::find(pending_.added, slot) != pending_.added.end()) continue;
+    lanes.push_back(lanes_[slot].get());
+  }
+  std::ranges::sort(lanes, {}, [](const Lane* lane) { return lane->plan.queue.queue_num; });
+  return lanes;
+}
+
+std::size_t Service::size() const {
+  std::lock_guard lock(mutex_);
+  return RunningLanes().size();
+}
+
+std::vector<QueuePlan> Service::plan() const {
+  std::lock_guard lock(mutex_);
+  std::vector<QueuePlan> plan;
+  for (const Lane* lane : RunningLanes()) plan.push_back(lane->plan);
+  return plan;
+}
+
+void Service::VisitCounters(
+    const std::function<void(std::span<const QueueCountersRef>)>& visit) const {
+  std::lock_guard lock(mutex_);
+  std::vector<QueueCountersRef> refs;
+  for (const Lane* lane : RunningLanes()) {
+    refs.push_back({lane->plan.queue.queue_num, &lane->counters});
+  }
+  visit(refs);
+}
+
+void Service::set_observer(QueueObserver observer) {
+  std::lock_guard lock(mutex_);
+  observer_ = std::move(observer);
+  if (!observer_.added) return;
+  for (const Lane* lane : RunningLanes()) observer_.added(lane->plan.queue.queue_num, lane->counters);
 }
 
 std::string Service::failure() const {
+  std::lock_guard lock(mutex_);
   std::string text;
-  for (const std::string& f : failures_) {
-    if (f.empty()) continue;
+  for (const auto& lane : lanes_) {
+    if (!lane || !lane->failed.load(std::memory_order_acquire)) continue;
     if (!text.empty()) text += "; ";
-    text += f;
+    text += lane->failure;
   }
   return text;
 }

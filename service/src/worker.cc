@@ -45,7 +45,21 @@ Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
       exchange_(exchange),
       counters_(counters),
       batcher_(options.queue_num, options.send_buffer_bytes,
-               options.batch_size == 0 ? 1 : options.batch_size) {}
+               options.batch_size == 0 ? 1 : options.batch_size, options.batch_capacity),
+      // The options were made from the configuration of the current policy;
+      // only a later generation brings new batching settings.
+      applied_generation_(exchange.generation()) {
+  options_.batch_size = batcher_.max_pending();
+}
+
+void Worker::ApplyBatchingSettings(const Policy& policy) noexcept {
+  applied_generation_ = policy.generation;
+  const config::VerdictSection& verdict = policy.config.verdict;
+  // Pending verdicts above a lowered limit go out at the next Add().
+  options_.batch_size = batcher_.set_max_pending(verdict.batch_size);
+  options_.flush_interval_us = verdict.flush_interval_us;
+  options_.busy_poll_us = verdict.busy_poll_us;
+}
 
 void Worker::Flush() noexcept {
   const std::size_t flushed = batcher_.pending();
@@ -136,6 +150,7 @@ void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_n
   // After the receive returned, not before it blocked: a policy published
   // while the worker slept applies to the packets that woke it.
   const Policy& policy = exchange_.Current(options_.index);
+  if (policy.generation != applied_generation_) ApplyBatchingSettings(policy);
   for (const queueio::Datagram& datagram : batch.datagrams) {
     const std::uint8_t* const begin = datagram.bytes.data();
     std::size_t consumed = 0;

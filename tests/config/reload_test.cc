@@ -139,13 +139,100 @@ TEST_F(ReloadTest, flags_stay_in_force_across_reloads) {
   EXPECT_EQ(reloader.running().verdict.default_verdict.kind, config::VerdictKind::kDrop);
 }
 
-TEST_F(ReloadTest, batching_changes_need_a_restart) {
-  Write("[verdict]\nbatch_size = 8\nflush_interval_us = 10\n");
-  const ReloadResult result = reloader_->Reload("test");
+TEST_F(ReloadTest, batching_changes_apply_live_up_to_the_worker_capacity) {
+  Write("[verdict]\nbatch_size = 8\nflush_interval_us = 10\nbusy_poll_us = 20\n");
+  ReloadResult result = reloader_->Reload("test");
+  ASSERT_TRUE(result.applied) << result.message;
+  EXPECT_EQ(result.message, "generation 2 from " + path_.string() +
+                                "; changed: verdict.batch_size, verdict.flush_interval_us, "
+                                "verdict.busy_poll_us");
+  const config::VerdictSection& live = exchange_->Current(0).config.verdict;
+  EXPECT_EQ(live.batch_size, 8u);
+  EXPECT_EQ(live.flush_interval_us, 10u);
+  EXPECT_EQ(live.busy_poll_us, 20u);
+
+  // Beyond what the workers' verdict tables were sized for: restart.
+  Write("[verdict]\nbatch_size = 5000\n");
+  result = reloader_->Reload("test");
   EXPECT_FALSE(result.applied);
   EXPECT_EQ(result.message,
             "these keys cannot change while verdictd runs, restart to apply them: "
-            "verdict.batch_size, verdict.flush_interval_us");
+            "verdict.batch_size");
+  EXPECT_EQ(exchange_->generation(), 2u);
+}
+
+// Stands in for the Service: records the order of the calls the reload makes.
+class RecordingQueueChanger final : public QueueChanger {
+ public:
+  explicit RecordingQueueChanger(PolicyExchange& exchange) : exchange_(exchange) {}
+  std::string Prepare(const config::Config& next) override {
+    calls.push_back("prepare@" + std::to_string(exchange_.generation()));
+    if (!refuse.empty()) throw std::runtime_error(refuse);
+    prepared_queues = next.queues.size();
+    return "adds queue 9";
+  }
+  std::string Commit() override {
+    calls.push_back("commit@" + std::to_string(exchange_.generation()));
+    return "";
+  }
+  void Abort() noexcept override { calls.push_back("abort"); }
+  std::size_t slot_count() const override { return 3; }
+
+  std::vector<std::string> calls;
+  std::string refuse;
+  std::size_t prepared_queues = 0;
+
+ private:
+  PolicyExchange& exchange_;
+};
+
+TEST_F(ReloadTest, queue_changes_bind_before_the_policy_and_start_after_it) {
+  RecordingQueueChanger queues(*exchange_);
+  Reloader reloader(
+      source_, reloader_->running(), *exchange_,
+      [&queues](const config::Config& c, std::uint64_t g) {
+        return Build(c, g, queues.slot_count());
+      },
+      counters_, {}, &queues);
+  Write("[[queues]]\nfirst = 0\ncount = 1\n[[queues]]\nfirst = 9\ncount = 1\n");
+  const ReloadResult result = reloader.Reload("test");
+  ASSERT_TRUE(result.applied) << result.message;
+  // Bound under generation 1, started once generation 2 was published.
+  EXPECT_EQ(queues.calls, (std::vector<std::string>{"prepare@1", "commit@2"}));
+  EXPECT_EQ(queues.prepared_queues, 2u);
+  EXPECT_NE(result.message.find("; adds queue 9"), std::string::npos) << result.message;
+  EXPECT_EQ(exchange_->Current(0).deciders.size(), 3u);
+}
+
+TEST_F(ReloadTest, refused_queue_change_changes_nothing) {
+  RecordingQueueChanger queues(*exchange_);
+  Reloader reloader(
+      source_, reloader_->running(), *exchange_,
+      [](const config::Config& c, std::uint64_t g) { return Build(c, g, kWorkers); }, counters_,
+      {}, &queues);
+  queues.refuse = "a running queue cannot change its settings or CPU live (queue 0: cpu 0 -> 1)";
+  Write("[verdict]\ndefault = \"drop\"\n[[queues]]\nfirst = 0\ncount = 1\ncpus = [1]\n");
+  ReloadResult result = reloader.Reload("test");
+  EXPECT_FALSE(result.applied);
+  EXPECT_EQ(result.message, queues.refuse);
+  EXPECT_EQ(queues.calls, std::vector<std::string>{"prepare@1"});
+  EXPECT_EQ(exchange_->generation(), 1u);
+  EXPECT_EQ(counters_.reload_failures.value(), 1u);
+}
+
+TEST_F(ReloadTest, failing_policy_build_unbinds_the_prepared_queues) {
+  RecordingQueueChanger queues(*exchange_);
+  Reloader reloader(
+      source_, reloader_->running(), *exchange_,
+      [](const config::Config&, std::uint64_t) -> std::shared_ptr<const Policy> {
+        throw std::runtime_error("rules.conf:3: bad rule");
+      },
+      counters_, {}, &queues);
+  Write("[[queues]]\nfirst = 0\ncount = 1\n[[queues]]\nfirst = 9\ncount = 1\n");
+  const ReloadResult result = reloader.Reload("test");
+  EXPECT_FALSE(result.applied);
+  EXPECT_EQ(queues.calls, (std::vector<std::string>{"prepare@1", "abort"}));
+  EXPECT_EQ(exchange_->generation(), 1u);
 }
 
 TEST_F(ReloadTest, failing_policy_build_changes_nothing) {
@@ -189,9 +276,11 @@ TEST(WorkerCountersStatus, sums_workers) {
   workers[0].verdicts[1].Add(2);
   workers[1].packets.Add(1);
   workers[1].verdicts[1].Add(1);
-  EXPECT_EQ(WorkerCountersStatus(workers),
-            "workers 2\npackets 6\nverdicts_accept 3\nverdicts_drop 3\nverdicts_repeat 0\n"
-            "verdicts_queue 0\nverdicts_stop 0\n");
+  const QueueCountersRef queues[] = {{4, &workers[0]}, {9, &workers[1]}};
+  EXPECT_EQ(WorkerCountersStatus(queues),
+            "workers 2\nqueues 4,9\npackets 6\nverdicts_accept 3\nverdicts_drop 3\n"
+            "verdicts_repeat 0\nverdicts_queue 0\nverdicts_stop 0\n");
+  EXPECT_EQ(WorkerCountersStatus({}).substr(0, 22), "workers 0\nqueues none\n");
 }
 
 TEST_F(ReloadTest, check_and_print_config_commands) {

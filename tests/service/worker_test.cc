@@ -206,6 +206,7 @@ TEST(Worker, applies_a_new_policy_to_the_packets_that_woke_it) {
   source.on_receive = [&] { exchange.Publish(PolicyWith(config::VerdictKind::kDrop, 2)); };
   worker.RunOnce(true);  // ids 5..8 must already see generation 2 (drop)
   source.on_receive = nullptr;
+  worker.Flush();  // generation 2 also brought the default flush interval
 
   KernelModel kernel;
   kernel.QueueRange(1, 8);
@@ -215,6 +216,46 @@ TEST(Worker, applies_a_new_policy_to_the_packets_that_woke_it) {
   for (std::uint32_t id = 1; id <= 4; ++id) EXPECT_EQ(kernel.verdicts().at(id), NF_ACCEPT) << id;
   for (std::uint32_t id = 5; id <= 8; ++id) EXPECT_EQ(kernel.verdicts().at(id), NF_DROP) << id;
   EXPECT_EQ(exchange.generation(), 2u);
+}
+
+TEST(Worker, takes_batching_settings_from_a_new_policy_generation) {
+  GeneratorSource source(16);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(256, 1'000'000);
+  options.batch_capacity = 1024;
+  Worker worker(options, source, sink, exchange, counters);
+  worker.RunOnce(true);  // ids 1..16 held: batch 256, flush after a second
+  EXPECT_EQ(worker.pending(), 16u);
+  EXPECT_EQ(sink.send_calls(), 0u);
+
+  config::Config config;
+  config.verdict.batch_size = 4;
+  config.verdict.flush_interval_us = 500;
+  config.verdict.busy_poll_us = 7;
+  exchange.Publish(BuildPolicy(config, 1, 2));
+  worker.RunOnce(true);  // ids 17..32 under batch size 4
+  EXPECT_EQ(worker.batch_size(), 4u);
+  EXPECT_EQ(worker.flush_interval_us(), 500u);
+  EXPECT_EQ(worker.busy_poll_us(), 7u);
+  // The 16 held verdicts went out at the first add over the new limit, then
+  // one send per 4 verdicts; the last 4 wait.
+  EXPECT_EQ(sink.send_calls(), 4u);
+  EXPECT_EQ(worker.pending(), 4u);
+
+  // Beyond the capacity the tables were sized for: clamped, never overrun.
+  config.verdict.batch_size = 100000;
+  exchange.Publish(BuildPolicy(config, 1, 3));
+  worker.RunOnce(true);
+  EXPECT_EQ(worker.batch_size(), 1024u);
+  worker.Flush();
+
+  KernelModel kernel;
+  kernel.QueueRange(1, 48);
+  kernel.ApplyAll(sink.sent());
+  ASSERT_TRUE(kernel.problems().empty()) << kernel.problems().front();
+  EXPECT_EQ(kernel.verdicts().size(), 48u);
 }
 
 TEST(Worker, gives_malformed_messages_with_an_id_the_unparseable_verdict) {

@@ -1,13 +1,16 @@
 // What a reload may change while verdictd runs, and what needs a restart.
 //
 // Live (swapped in between two receive batches): verdict.default,
-// verdict.unparseable, [log] level and the rules. Restart-only: [[queues]]
-// (ranges and their socket settings), [metrics], [control] and [process]
-// user, because they are bound to sockets, threads or privileges that exist
-// once per process, and verdict.batch_size / flush_interval_us /
-// busy_poll_us, which each worker takes once when it starts.
+// verdict.unparseable, the batching keys (verdict.batch_size up to
+// max(limits::kLiveBatchSizeCapacity, the running value), flush_interval_us,
+// busy_poll_us), [log] level and the rules. [[queues]] changes are live when
+// the caller can add and remove queues (QueueChanges::kLive): the service
+// then checks, per queue number, that a queue which stays keeps its settings.
+// Restart-only: [metrics], [control] and [process] user, because they are
+// bound to sockets or privileges that exist once per process.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,10 +18,14 @@
 
 namespace verdictd::config {
 
+// Whether the caller applies [[queues]] changes live (the daemon) or not.
+enum class QueueChanges : std::uint8_t { kRestart, kLive };
+
 // The keys that differ between `running` and `next` and cannot change live,
 // as dotted paths ("queues[1].count", "metrics.listen"); empty when `next`
 // can be applied by a reload.
-std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next);
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next,
+                                            QueueChanges queues = QueueChanges::kRestart);
 
 // Every key that differs, live or not (for the reload log line).
 std::vector<std::string> ChangedKeys(const Config& running, const Config& next);

@@ -19,6 +19,9 @@ inline constexpr std::int64_t kMinReceiveBatch = 1;
 inline constexpr std::int64_t kMaxReceiveBatch = 1024;
 inline constexpr std::int64_t kMinBatchSize = 1;
 inline constexpr std::int64_t kMaxBatchSize = 65536;
+// Workers size their verdict tables for max(batch_size at start, this), so a
+// reload may raise verdict.batch_size live up to that; beyond it, restart.
+inline constexpr std::int64_t kLiveBatchSizeCapacity = 4096;
 inline constexpr std::int64_t kMaxFlushMicros = 1000000;  // one second
 inline constexpr std::int64_t kMaxBusyPollMicros = 1000000;
 inline constexpr std::size_t kMaxSocketPath = 107;        // sun_path minus the NUL

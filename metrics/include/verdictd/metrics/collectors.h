@@ -44,6 +44,10 @@ class QueueCollector final : public prometheus::Collectable {
 
   // Registers the counters of the worker serving `queue`. Not owned.
   void AddWorker(std::uint16_t queue, const WorkerCounters& counters);
+  // Forgets the worker of `queue` with these counters (a queue removed while
+  // running; call before its counters are destroyed). Its series disappear
+  // from the next scrape.
+  void RemoveWorker(std::uint16_t queue, const WorkerCounters& counters);
   // Forgets every worker (call before their counters are destroyed).
   void RemoveWorkers();
 

@@ -44,8 +44,10 @@ enum class AddStatus : std::uint8_t { kOk, kNeedsFlush };
 class VerdictBatcher {
  public:
   // `buffer_bytes` bounds one send; `max_pending` bounds the verdicts held
-  // before Add() asks for a flush.
-  VerdictBatcher(std::uint16_t queue_num, std::size_t buffer_bytes, std::size_t max_pending);
+  // before Add() asks for a flush; `capacity` is the most set_max_pending()
+  // may raise it to later (the tables are sized for it here, once).
+  VerdictBatcher(std::uint16_t queue_num, std::size_t buffer_bytes, std::size_t max_pending,
+                 std::size_t capacity = 0);
   ~VerdictBatcher();
   VerdictBatcher(const VerdictBatcher&) = delete;
   VerdictBatcher& operator=(const VerdictBatcher&) = delete;
@@ -78,6 +80,12 @@ class VerdictBatcher {
   // covers them or the queue is unbound; on kWouldBlock they are kept for the
   // next Flush().
   bool Flush(VerdictSink& sink) noexcept;
+
+  // Changes the pending limit (a live reload of the batch size), clamped to
+  // 1..capacity; returns the limit now in force. Verdicts already pending
+  // above a lowered limit go out with the next flush, which Add() asks for.
+  std::size_t set_max_pending(std::size_t max_pending) noexcept;
+  std::size_t max_pending() const noexcept;
 
   std::size_t pending() const noexcept;
   const BatcherStats& stats() const noexcept { return stats_; }

@@ -27,6 +27,7 @@
 
 #include "verdictd/metrics/service_counters.h"
 #include "verdictd/metrics/worker_counters.h"
+#include "verdictd/service/service.h"
 
 namespace verdictd::service {
 
@@ -73,8 +74,9 @@ std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
 ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCounters& counters,
                                           std::function<std::string()> extra_status = {});
 
-// Status lines summed over all workers: "packets N", "verdicts_accept N", ...
-std::string WorkerCountersStatus(std::span<const metrics::WorkerCounters> workers);
+// Status lines of the running queues: "workers N", "queues 0,1", then
+// counters summed over all workers: "packets N", "verdicts_accept N", ...
+std::string WorkerCountersStatus(std::span<const QueueCountersRef> queues);
 
 // Client side: sends `command` to the server at `socket_path` and copies the
 // reply to `out` (errors about the connection itself go to `err`). Returns the

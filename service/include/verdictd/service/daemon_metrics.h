@@ -27,10 +27,11 @@ class DaemonMetrics {
   DaemonMetrics(const DaemonMetrics&) = delete;
   DaemonMetrics& operator=(const DaemonMetrics&) = delete;
 
-  // After Service::Open(): registers every worker's counters and `counters`,
-  // then binds the listen address and serves. Does nothing when
-  // [metrics] enabled = false. `service` and `counters` must outlive Stop().
-  void Start(const Service& service, const metrics::ServiceCounters& counters);
+  // After Service::Open(): registers every worker's counters (and follows
+  // queues added or removed later) and `counters`, then binds the listen
+  // address and serves. Does nothing when [metrics] enabled = false.
+  // `service` and `counters` must outlive Stop().
+  void Start(Service& service, const metrics::ServiceCounters& counters);
 
   // Stops serving (milliseconds) and forgets the counters. Idempotent.
   void Stop() noexcept;

@@ -21,8 +21,11 @@ namespace verdictd::service {
 
 class PolicyExchange {
  public:
-  // `workers` is the number of worker slots (worker indexes 0..workers-1).
-  PolicyExchange(std::shared_ptr<const Policy> initial, std::size_t workers);
+  // Worker slots 0..workers-1 are active from the start; `capacity` (at
+  // least `workers`) bounds the slots Activate() may bring in later, for
+  // workers added while running.
+  PolicyExchange(std::shared_ptr<const Policy> initial, std::size_t workers,
+                 std::size_t capacity = 0);
 
   // Worker side: the policy to use for the next batch. Marks `worker` as
   // having moved to that policy's generation.
@@ -35,6 +38,10 @@ class PolicyExchange {
   void Reclaim();
   // Marks a worker as gone (it will never call Current() again).
   void Retire(std::size_t worker) noexcept;
+  // Control side, before worker `worker` (< capacity()) starts: the slot
+  // counts again, as having seen the current generation.
+  void Activate(std::size_t worker);
+  std::size_t capacity() const noexcept { return slots_.size(); }
 
   std::uint64_t generation() const noexcept;
 

@@ -7,11 +7,13 @@
 // never wait for it: they pick up the new policy at their next batch through
 // PolicyExchange, each seeing the old or the new policy whole.
 //
-// What can change live: verdict.default, verdict.unparseable, [log] level
-// and the rules. A change to a restart-only key ([[queues]], the batching keys
-// of [verdict], [metrics], [control], [process]) refuses the whole reload and
-// names the keys (see config/changes.h). An invalid file changes nothing.
-// Both count as reload failures.
+// What can change live: [verdict] (default, unparseable and the batching
+// keys), [log] level, the rules, and, with a QueueChanger, [[queues]]: added
+// queues get workers, removed ones are drained and unbound, the others run on
+// untouched. A change to a restart-only key ([metrics], [control], [process],
+// or the settings of a queue that stays) refuses the whole reload and names
+// the keys (see config/changes.h). An invalid file changes nothing. Both
+// count as reload failures.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,7 @@
 #include "verdictd/metrics/service_counters.h"
 #include "verdictd/service/policy.h"
 #include "verdictd/service/policy_exchange.h"
+#include "verdictd/service/queue_changer.h"
 
 namespace verdictd::service {
 
@@ -61,8 +64,10 @@ class Reloader {
   // Applies the live settings that do not travel in the Policy (log level).
   using ApplyFn = std::function<void(const config::Config&)>;
 
+  // `queues` (optional, not owned) applies [[queues]] changes live; without
+  // it they need a restart.
   Reloader(ConfigSource source, config::Config running, PolicyExchange& exchange, BuildFn build,
-           metrics::ServiceCounters& counters, ApplyFn apply = {});
+           metrics::ServiceCounters& counters, ApplyFn apply = {}, QueueChanger* queues = nullptr);
 
   // `trigger` names the cause in the log ("SIGHUP", "control socket").
   ReloadResult Reload(std::string_view trigger);
@@ -79,6 +84,7 @@ class Reloader {
   PolicyExchange& exchange_;
   const BuildFn build_;
   const ApplyFn apply_;
+  QueueChanger* const queues_;
   metrics::ServiceCounters& counters_;
   mutable std::mutex mutex_;
   config::Config running_;

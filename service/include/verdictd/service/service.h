@@ -3,9 +3,10 @@
 //
 // Startup functions (PlanQueues, Open, Start) may allocate and throw
 // (queueio::QueueError, std::runtime_error) with one-line messages that name
-// the queue or CPU and what to do. Stop() is noexcept. All member functions
-// are called from one control thread; counters() may be read from any thread
-// while workers run (single-writer relaxed counters).
+// the queue or CPU and what to do. Stop() is noexcept. Member functions are
+// control-plane calls, safe from several threads (an internal mutex the
+// workers never take); the counters are single-writer relaxed values any
+// thread may read while the workers run.
 #pragma once
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -22,6 +24,7 @@
 #include "verdictd/metrics/worker_counters.h"
 #include "verdictd/queueio/queue_socket.h"
 #include "verdictd/service/policy_exchange.h"
+#include "verdictd/service/queue_changer.h"
 #include "verdictd/service/worker.h"
 
 namespace verdictd::service {
@@ -52,10 +55,27 @@ std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCoun
 // One line per queue: copy mode, flags, CPU, receive buffer achieved.
 std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& report);
 
-class Service {
+// The counters of one running queue, for status and metrics.
+struct QueueCountersRef {
+  std::uint16_t queue = 0;
+  const metrics::WorkerCounters* counters = nullptr;
+};
+
+// Told when a queue's worker joins or leaves while verdictd runs (a reload
+// changed [[queues]]), so the metrics register or forget its counters. Called
+// on the control thread; `removed` runs before the counters are destroyed.
+struct QueueObserver {
+  std::function<void(std::uint16_t queue, const metrics::WorkerCounters&)> added;
+  std::function<void(std::uint16_t queue, const metrics::WorkerCounters&)> removed;
+};
+
+class Service final : public QueueChanger {
  public:
-  Service(std::vector<QueuePlan> plan, const config::VerdictSection& verdict);
-  ~Service();  // Stop()s
+  // `cpus`: where the workers of queues added later by a reload may run
+  // (PlanQueues); AllowedCpus() in the daemon.
+  Service(std::vector<QueuePlan> plan, const config::VerdictSection& verdict,
+          std::vector<int> cpus);
+  ~Service() override;  // Stop()s
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
@@ -65,37 +85,63 @@ class Service {
   // Starts one pinned worker thread per queue. `on_fatal` is called (from the
   // worker thread, once) when a worker gives up; it should make the control
   // thread stop the service. Throws std::runtime_error if a thread cannot be
-  // pinned to its CPU.
+  // pinned to its CPU. `exchange` must have at least slot_count() slots and
+  // outlive the service.
   void Start(PolicyExchange& exchange, std::function<void()> on_fatal);
   // Stops receiving, gives every packet already received (or still readable)
-  // its verdict, flushes, joins the workers and unbinds. Idempotent.
+  // its verdict, flushes, joins the workers and unbinds. Idempotent; no
+  // queue change is committed afterwards.
   void Stop() noexcept;
 
-  std::size_t size() const noexcept { return plan_.size(); }
-  const std::vector<QueuePlan>& plan() const noexcept { return plan_; }
-  std::span<const metrics::WorkerCounters> counters() const noexcept {
-    return {counters_.get(), plan_.size()};
-  }
-  // Bound sockets (after Open()); index = worker index.
-  const queueio::QueueSocket& socket(std::size_t index) const { return *sockets_.at(index); }
+  // QueueChanger: [[queues]] changes applied live by a reload. Queues that
+  // are in both the running and the next plan keep running untouched and
+  // must keep their settings and CPU (else Prepare() refuses, naming them);
+  // added queues get a new worker; removed ones are drained and unbound.
+  std::string Prepare(const config::Config& next) override;
+  std::string Commit() override;
+  void Abort() noexcept override;
+  std::size_t slot_count() const override;
+
+  // Running queues, by queue number.
+  std::size_t size() const;
+  std::vector<QueuePlan> plan() const;
+  // Calls `visit` with the counters of every running queue (by queue
+  // number); no queue is removed while it runs.
+  void VisitCounters(const std::function<void(std::span<const QueueCountersRef>)>& visit) const;
+  // Registers `observer` and calls observer.added for every running queue.
+  void set_observer(QueueObserver observer);
+
   // True once a worker gave up with an error; failure() says why.
   bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
   std::string failure() const;
 
  private:
-  void RunWorker(std::size_t index) noexcept;
+  struct Lane;
+  struct PendingChange {
+    bool active = false;
+    config::VerdictSection verdict;
+    std::vector<std::size_t> added;    // slots bound by Prepare(), not started
+    std::vector<std::size_t> removed;  // slots to drain and stop
+  };
 
-  std::vector<QueuePlan> plan_;
+  // All called with mutex_ held.
+  std::string StartLane(std::size_t slot, const config::VerdictSection& verdict);
+  void StopLane(std::size_t slot) noexcept;
+  std::size_t FreeSlot();
+  std::vector<const Lane*> RunningLanes() const;
+  void RunWorker(Lane& lane) noexcept;
+
+  mutable std::mutex mutex_;  // control threads only; workers never take it
   config::VerdictSection verdict_;
-  std::unique_ptr<metrics::WorkerCounters[]> counters_;
-  std::vector<std::unique_ptr<queueio::QueueSocket>> sockets_;
-  std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::vector<std::uint8_t>> drain_messages_;
-  std::vector<std::thread> threads_;
+  const std::vector<int> cpus_;
+  std::vector<std::unique_ptr<Lane>> lanes_;  // index = worker slot; nullptr: free
+  PendingChange pending_;
+  PolicyExchange* exchange_ = nullptr;
+  bool stopped_ = false;
+  QueueObserver observer_;
   std::function<void()> on_fatal_;
   std::atomic<bool> failed_{false};
   std::atomic<bool> fatal_reported_{false};
-  std::vector<std::string> failures_;  // index = worker; written by that worker before failed_
 };
 
 }  // namespace verdictd::service

@@ -10,7 +10,9 @@
 //     mode, spinning on non-blocking receives for busy_poll_us first), else
 //     non-blocking;
 //  2. fetch the current Policy from the PolicyExchange (after the receive
-//     returned, so a reload applies to the very next packet);
+//     returned, so a reload applies to the very next packet); a policy of a
+//     new generation also brings the batching settings of its [verdict]
+//     section (batch size, flush interval, busy poll), applied from this batch on;
 //  3. parse every message; decide; add the verdict to the batcher;
 //  4. flush when the batcher is full, when the receive would block, or when
 //     the oldest pending verdict is older than flush_interval_us.
@@ -39,6 +41,10 @@ struct WorkerOptions {
   std::size_t index = 0;         // slot in the PolicyExchange and Policy::deciders
   std::uint16_t queue_num = 0;   // for verdict messages
   std::size_t batch_size = 256;  // verdicts held before a flush
+  // The largest batch_size a reload may set later; the verdict tables are
+  // sized for it at construction (0: batch_size). Larger reloaded values are
+  // clamped to it (config/changes.h refuses them as restart-only first).
+  std::size_t batch_capacity = 0;
   std::uint32_t flush_interval_us = 1000;  // longest a verdict waits in the batcher
   std::uint32_t busy_poll_us = 0;  // > 0: spin this long on non-blocking receives before sleeping
   // Datagrams one receive asks for (the source's batch size). A receive that
@@ -57,7 +63,8 @@ struct WorkerOptions {
   // How long one blocking receive waits before the loop checks for a stop.
   // RequestStop() is also noticed after any received batch.
   int stop_check_ms = 100;
-  // Verdict buffer size: enough for batch_size single verdicts with marks.
+  // Verdict buffer size: enough for batch_capacity verdicts with marks (a
+  // full buffer only flushes early).
   std::size_t send_buffer_bytes = 64 * 1024;
   // Consecutive receive or send errors after which the worker gives up.
   std::uint32_t max_consecutive_errors = 1000;
@@ -91,6 +98,10 @@ class Worker {
   void Flush() noexcept;
 
   const queueio::BatcherStats& batcher_stats() const noexcept { return batcher_.stats(); }
+  // The batching settings in force (they change with a new policy generation).
+  std::size_t batch_size() const noexcept { return options_.batch_size; }
+  std::uint32_t flush_interval_us() const noexcept { return options_.flush_interval_us; }
+  std::uint32_t busy_poll_us() const noexcept { return options_.busy_poll_us; }
   std::size_t pending() const noexcept { return batcher_.pending(); }
   // Why the worker gave up (empty unless Run() returned kFatalError).
   const std::string& fatal_reason() const noexcept { return fatal_reason_; }
@@ -101,6 +112,7 @@ class Worker {
                      std::uint64_t now_ns) noexcept;
   void AddVerdict(std::uint32_t id, const queueio::Verdict& verdict, std::uint64_t now_ns) noexcept;
   queueio::ReceiveStatus ReceiveNext(bool allow_block) noexcept;
+  void ApplyBatchingSettings(const Policy& policy) noexcept;
   std::uint64_t CoalesceNanos() const noexcept;
   void Drain() noexcept;
 
@@ -114,6 +126,7 @@ class Worker {
   std::function<void()> drain_hook_;
   std::atomic<bool> stop_{false};
 
+  std::uint64_t applied_generation_;  // the policy whose batching settings are in options_
   std::uint64_t oldest_pending_ns_ = 0;  // receive time of the oldest unflushed verdict
   // Arrival rate, measured over windows of >= kRateWindowNs (coalescing).
   std::uint64_t window_start_ns_ = 0;
