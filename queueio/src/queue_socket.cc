@@ -214,11 +214,20 @@ struct QueueSocket::Impl {
         // The kernel says EPERM both for a missing CAP_NET_ADMIN and for a
         // queue held by another socket; the proc file tells them apart (and
         // is itself readable only with privileges).
-        auto held = ReadKernelQueueStats(options.queue_num);
-        if (held && held->peer_portid != portid) {
-          throw QueueError(q + ": already bound by another process (netlink port id " +
-                           std::to_string(held->peer_portid) +
-                           "); stop it or choose another queue number");
+        const auto table = ReadKernelQueueTable();
+        if (!table) {
+          // After switching to an unprivileged user (a queue added by a
+          // reload) the table cannot be read: say both possibilities.
+          throw QueueError(q + ": permission denied binding the queue: another process holds "
+                               "it, or this process lacks CAP_NET_ADMIN; check with "
+                               "'cat /proc/net/netfilter/nfnetlink_queue' as root");
+        }
+        for (const KernelQueueStats& held : *table) {
+          if (held.queue_num == options.queue_num && held.peer_portid != portid) {
+            throw QueueError(q + ": already bound by another process (netlink port id " +
+                             std::to_string(held.peer_portid) +
+                             "); stop it or choose another queue number");
+          }
         }
         throw QueueError(q + ": permission denied binding the queue; run as root or grant "
                              "CAP_NET_ADMIN (e.g. setcap cap_net_admin+ep)");
