@@ -14,6 +14,7 @@
 #include "checks.h"
 #include "rule_section.h"
 #include "suggest.h"
+#include "toml_syntax.h"
 #include "verdictd/config/limits.h"
 #include "verdictd/config/values.h"
 
@@ -554,18 +555,9 @@ unsigned OnlineCpuCount() noexcept {
 LoadResult LoadConfigString(std::string_view text, std::string_view file_name,
                             const LoadOptions& options) {
   toml::table root;
-  try {
-    root = toml::parse(text, file_name);
-  } catch (const toml::parse_error& error) {
-    LoadResult result;
-    Diagnostic d;
-    d.file = std::string(file_name);
-    d.line = static_cast<int>(error.source().begin.line);
-    d.column = static_cast<int>(error.source().begin.column);
-    d.message = "invalid TOML: " + std::string(error.description());
-    result.diagnostics.push_back(std::move(d));
-    return result;
-  }
+  LoadResult result;
+  result.diagnostics = ParseTomlDocument(text, file_name, root);
+  if (!result.diagnostics.empty()) return result;
   return LoadTable(root, file_name, options);
 }
 

@@ -294,6 +294,53 @@ TEST(Loader, syntax_error_names_line_and_column) {
             "saw '\\n'\n");
 }
 
+// The lines of the diagnostics, in order.
+std::vector<int> Lines(const LoadResult& result) {
+  std::vector<int> lines;
+  for (const Diagnostic& d : result.diagnostics) lines.push_back(d.line);
+  return lines;
+}
+
+TEST(Loader, reports_every_syntax_error_not_only_the_first) {
+  const LoadResult result = Load(
+      "[verdict]\n"
+      "default = \n"          // 2: no value
+      "batch_size = 8\n"
+      "[[queues]\n"           // 4: unclosed header
+      "first = 1\n"
+      "count = = 2\n"         // 6: two equals signs
+      "copy_range = 64\n");
+  EXPECT_EQ(Lines(result), (std::vector<int>{2, 4, 6})) << FormatDiagnostics(result.diagnostics);
+  for (const Diagnostic& d : result.diagnostics) {
+    EXPECT_EQ(d.file, "test.toml");
+    EXPECT_GT(d.column, 0);
+    EXPECT_EQ(d.message.rfind("invalid TOML: ", 0), 0u) << d.message;
+  }
+}
+
+TEST(Loader, values_are_checked_only_without_syntax_errors) {
+  // The unknown key and the bad verdict would be reported for a file that
+  // parses; with a syntax error they may be artifacts of the blanked line.
+  EXPECT_EQ(Lines(Load("[verdict]\ndefualt = \"dorp\"\nthis is not toml\n")),
+            std::vector<int>{3});
+}
+
+TEST(Loader, an_error_at_the_end_of_the_document_is_reported_once) {
+  const LoadResult result = Load("[verdict]\ndefault = \"\"\"accept\nbatch_size = 8\n");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << FormatDiagnostics(result.diagnostics);
+  EXPECT_NE(result.diagnostics[0].message.find("invalid TOML"), std::string::npos);
+}
+
+TEST(Loader, stops_after_twenty_syntax_errors_and_says_so) {
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "bad line " + std::to_string(i) + "\n";
+  const LoadResult result = Load(text);
+  ASSERT_EQ(result.diagnostics.size(), 21u);
+  EXPECT_EQ(result.diagnostics[19].line, 20);
+  EXPECT_EQ(result.diagnostics[20].message,
+            "stopped after 20 syntax errors; fix these and check again");
+}
+
 TEST(Loader, rules_section_keys_are_not_unknown) {
   const LoadResult result = Load(
       "[[rules]]\nname = \"a\"\nsrc = [\"@s\"]\naction = \"drop\"\n[sets.s]\nprefixes = [\"10.0.0.0/8\"]\n"
