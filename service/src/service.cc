@@ -326,6 +326,10 @@ void Service::Stop() noexcept {
   }
 }
 
+void Service::TrimFreeSlots() noexcept {
+  while (!lanes_.empty() && !lanes_.back()) lanes_.pop_back();
+}
+
 std::size_t Service::FreeSlot() {
   for (std::size_t slot = 0; slot < lanes_.size(); ++slot) {
     if (!lanes_[slot]) return slot;
@@ -388,6 +392,7 @@ std::string Service::Prepare(const config::Config& next) {
       if (lanes_[slot]->socket) lanes_[slot]->socket->Unbind();
       lanes_[slot].reset();
     }
+    TrimFreeSlots();
     throw;
   }
   for (const auto& [queue, slot] : running) change.removed.push_back(slot);
@@ -417,6 +422,7 @@ std::string Service::Commit() {
   if (stopped_) {
     // Stop() ran in between: it unbound the prepared queues; start nothing.
     for (std::size_t slot : change.added) lanes_[slot].reset();
+    TrimFreeSlots();
     return "verdictd is stopping; the queue change was not applied";
   }
   for (std::size_t slot : change.added) {
@@ -439,6 +445,7 @@ std::string Service::Commit() {
     if (observer_.removed) observer_.removed(lane.plan.queue.queue_num, lane.counters);
     lanes_[slot].reset();
   }
+  TrimFreeSlots();
   verdict_ = change.verdict;
   return warnings;
 }
@@ -451,6 +458,7 @@ void Service::Abort() noexcept {
     lanes_[slot].reset();
   }
   pending_ = PendingChange{};
+  TrimFreeSlots();
 }
 
 std::size_t Service::slot_count() const {

@@ -128,6 +128,7 @@ class Service final : public QueueChanger {
   std::string StartLane(std::size_t slot, const config::VerdictSection& verdict);
   void StopLane(std::size_t slot) noexcept;
   std::size_t FreeSlot();
+  void TrimFreeSlots() noexcept;  // drops free slots at the end
   std::vector<const Lane*> RunningLanes() const;
   void RunWorker(Lane& lane) noexcept;
 
