@@ -368,11 +368,15 @@ std::string Service::Prepare(const config::Config& next) {
         "a running queue cannot change its settings or CPU live (" + refused +
         "); restart verdictd, or remove the queue in one reload and add it back in the next");
   }
-  std::size_t in_use = 0;
-  for (const auto& lane : lanes_) in_use += lane ? 1 : 0;
-  if (in_use - running.size() + added.size() > exchange_->capacity()) {
+  // Removed queues free their slots only at Commit(), after the added ones
+  // took theirs: free slots first, then new ones at the end.
+  std::size_t free_slots = 0;
+  for (const auto& lane : lanes_) free_slots += lane ? 0 : 1;
+  const std::size_t new_slots = added.size() > free_slots ? added.size() - free_slots : 0;
+  if (lanes_.size() + new_slots > exchange_->capacity()) {
     throw std::runtime_error("at most " + std::to_string(exchange_->capacity()) +
-                             " queues can run at once; restart verdictd to run more");
+                             " worker slots exist while verdictd runs; add these queues in a "
+                             "later reload, after removing others, or restart verdictd");
   }
 
   PendingChange change;

@@ -189,5 +189,23 @@ TEST_F(ServiceThreads, a_failed_bind_leaves_the_running_queues_as_they_were) {
   service.Stop();
 }
 
+TEST_F(ServiceThreads, refuses_more_queues_than_the_exchange_has_worker_slots) {
+  const std::vector<int> cpus = AllowedCpus();
+  const config::Config initial = WithQueues(false);
+  Service service(PlanQueues(initial, cpus), initial.verdict, cpus);
+  service.Open();
+  PolicyExchange exchange(BuildPolicy(initial, 1, 1), 1, 1);  // no room to grow
+  service.Start(exchange, [] {});
+  try {
+    service.Prepare(WithQueues(true));
+    ADD_FAILURE() << "a queue beyond the exchange's slots was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 1 worker slots"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(KernelHasQueue(kAddedQueue));
+  EXPECT_EQ(service.size(), 1u);
+  service.Stop();
+}
+
 }  // namespace
 }  // namespace verdictd::service
