@@ -17,6 +17,7 @@ Other tests may add helpers here; keep existing signatures backward compatible.
 """
 
 import atexit
+import contextlib
 import itertools
 import json
 import os
@@ -67,6 +68,38 @@ def run(cmd, check=True, timeout=30, **kwargs):
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({result.returncode}): {result.stderr.strip()}")
     return result
+
+
+def wait_for(predicate, what, timeout=10.0):
+    """Polls predicate() until it is true; fails the test (AssertionError) after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def daemon_log_on_failure(holder):
+    """Prints holder.daemon's log (a Verdictd, when set) to stderr if the block
+    raises, so a failed assertion comes with what verdictd said."""
+    try:
+        yield
+    except BaseException:
+        daemon = getattr(holder, "daemon", None)
+        if daemon is not None:
+            print("verdictd output:\n" + daemon.log(), file=sys.stderr)
+        raise
+
+
+def replace_file(path, text):
+    """Writes `text` to `path` through a rename (a new inode), as editors and
+    configuration management do."""
+    temp = path + ".new"
+    with open(temp, "w") as out:
+        out.write(text)
+    os.replace(temp, path)
 
 
 # Programs run inside the namespaces with `python3 -c`: a paced UDP sender
@@ -346,6 +379,18 @@ class Lab:
             if len(fields) >= 8:
                 stats[int(fields[0])] = dict(zip(names, map(int, fields[1:8])))
         return stats
+
+    def ctl(self, socket_path, command, ns=None):
+        """`verdictd ctl --socket socket_path command` in a namespace (default firewall)."""
+        return self.ns(ns or self.firewall, verdictd_bin(), "ctl", "--socket", socket_path,
+                       command, check=False)
+
+    def ctl_status(self, socket_path, ns=None):
+        """`verdictd ctl status` as {key: value} (raises with the reply when it fails)."""
+        result = self.ctl(socket_path, "status", ns=ns)
+        if result.returncode != 0:
+            raise AssertionError(f"verdictd ctl status failed: {result.stdout}{result.stderr}")
+        return dict(line.partition(" ")[::2] for line in result.stdout.splitlines()[1:])
 
     def start_verdictd(self, *args, ns=None, env=None, prefix=(), wait_ready=True):
         """Starts $VERDICTD_BIN with `args` in a namespace (default firewall)."""

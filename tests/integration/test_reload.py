@@ -90,32 +90,16 @@ class ReloadTest(unittest.TestCase):
     # -- helpers --------------------------------------------------------------
 
     def write_config(self, text):
-        # Replaced whole, as editors and config management do.
-        temp = self.config + ".new"
-        with open(temp, "w") as out:
-            out.write(text)
-        os.replace(temp, self.config)
+        nslab.replace_file(self.config, text)
 
     def ctl(self, command):
-        return self.lab.ns(self.lab.firewall, self.bin, "ctl", "--socket", self.socket, command,
-                           check=False)
+        return self.lab.ctl(self.socket, command)
 
     def status(self):
-        result = self.ctl("status")
-        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        values = {}
-        for line in result.stdout.splitlines()[1:]:
-            key, _, value = line.partition(" ")
-            values[key] = value
-        return values
+        return self.lab.ctl_status(self.socket)
 
     def wait_for(self, predicate, what, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.02)
-        self.fail(f"timed out waiting for {what}")
+        nslab.wait_for(predicate, what, timeout)
 
     def arrivals(self):
         with self.lock:
@@ -175,12 +159,8 @@ class ReloadTest(unittest.TestCase):
         self.assertIn(": 2 error(s)", bad.stderr)
 
     def test_switching_default_verdict_live(self):
-        try:
+        with nslab.daemon_log_on_failure(self):
             self._scenario()
-        except BaseException:
-            if getattr(self, "daemon", None) is not None:
-                print("verdictd output:\n" + self.daemon.log(), file=sys.stderr)
-            raise
 
     def _scenario(self):
         lab = self.lab

@@ -56,7 +56,6 @@ class ReloadQueuesTest(unittest.TestCase):
         self.lab = nslab.Lab(client_addresses=1)
         self.lab.setup()
         self.addCleanup(self.lab.cleanup)
-        self.bin = nslab.verdictd_bin()
         self.socket = os.path.join(self.lab.tmpdir, "control.sock")
         self.config = os.path.join(self.lab.tmpdir, "verdictd.toml")
         for queue, port in PORTS.items():
@@ -67,26 +66,17 @@ class ReloadQueuesTest(unittest.TestCase):
     # -- helpers --------------------------------------------------------------
 
     def write_config(self, queues, verdict_extra=""):
-        text = (f'[verdict]\ndefault = "accept"\n{verdict_extra}\n'
-                f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'
-                f'[control]\nsocket = "{self.socket}"\n' + "".join(queues))
-        temp = self.config + ".new"
-        with open(temp, "w") as out:
-            out.write(text)
-        os.replace(temp, self.config)
-
-    def ctl(self, command):
-        return self.lab.ns(self.lab.firewall, self.bin, "ctl", "--socket", self.socket, command,
-                           check=False)
+        nslab.replace_file(self.config,
+                           f'[verdict]\ndefault = "accept"\n{verdict_extra}\n'
+                           f'[metrics]\nlisten = "127.0.0.1:{self.metrics_port}"\n'
+                           f'[control]\nsocket = "{self.socket}"\n' + "".join(queues))
 
     def status(self):
-        result = self.ctl("status")
-        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        return dict(line.partition(" ")[::2] for line in result.stdout.splitlines()[1:])
+        return self.lab.ctl_status(self.socket)
 
     def reload(self):
         """`verdictd ctl reload`: (applied, reply)."""
-        result = self.ctl("reload")
+        result = self.lab.ctl(self.socket, "reload")
         return result.returncode == 0, result.stdout + result.stderr
 
     def scrape(self):
@@ -99,22 +89,13 @@ class ReloadQueuesTest(unittest.TestCase):
         return None if m is None else int(float(m.group(1)))
 
     def wait_for(self, predicate, what, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}")
+        nslab.wait_for(predicate, what, timeout)
 
     # -- the test -------------------------------------------------------------
 
     def test_queues_added_and_removed_live_leave_the_others_untouched(self):
-        try:
+        with nslab.daemon_log_on_failure(self):
             self._scenario()
-        except BaseException:
-            if getattr(self, "daemon", None) is not None:
-                print("verdictd output:\n" + self.daemon.log(), file=sys.stderr)
-            raise
 
     def _scenario(self):
         lab = self.lab

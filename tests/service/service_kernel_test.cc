@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -90,15 +91,27 @@ class ServiceThreads : public ::testing::Test {
     }
     spdlog::set_level(spdlog::level::warn);
   }
+
+  // Starts the Service on the steady queue alone, with room in the policy
+  // exchange for `slots` workers.
+  Service& StartSteadyQueue(std::size_t slots) {
+    const std::vector<int> cpus = AllowedCpus();
+    const config::Config initial = WithQueues(false);
+    service_ = std::make_unique<Service>(PlanQueues(initial, cpus), initial.verdict, cpus);
+    service_->Open();
+    exchange_ = std::make_unique<PolicyExchange>(BuildPolicy(initial, 1, 1), 1, slots);
+    service_->Start(*exchange_, [] {});
+    return *service_;
+  }
+
+  // Declared first: the service's workers use it until they stop.
+  std::unique_ptr<PolicyExchange> exchange_;
+  std::unique_ptr<Service> service_;
 };
 
 TEST_F(ServiceThreads, adds_and_removes_queues_live_while_another_carries_traffic) {
-  const std::vector<int> cpus = AllowedCpus();
-  const config::Config initial = WithQueues(false);
-  Service service(PlanQueues(initial, cpus), initial.verdict, cpus);
-  service.Open();
-  PolicyExchange exchange(BuildPolicy(initial, service.slot_count(), 1), service.slot_count(), 8);
-  service.Start(exchange, [] {});
+  Service& service = StartSteadyQueue(8);
+  PolicyExchange& exchange = *exchange_;
   const int steady_rx = queueio::testing::UdpReceiver(kSteadyPort);
   const int added_rx = queueio::testing::UdpReceiver(kAddedPort);
   ASSERT_GE(steady_rx, 0);
@@ -166,12 +179,7 @@ TEST_F(ServiceThreads, adds_and_removes_queues_live_while_another_carries_traffi
 }
 
 TEST_F(ServiceThreads, a_failed_bind_leaves_the_running_queues_as_they_were) {
-  const std::vector<int> cpus = AllowedCpus();
-  const config::Config initial = WithQueues(false);
-  Service service(PlanQueues(initial, cpus), initial.verdict, cpus);
-  service.Open();
-  PolicyExchange exchange(BuildPolicy(initial, service.slot_count(), 1), service.slot_count(), 8);
-  service.Start(exchange, [] {});
+  Service& service = StartSteadyQueue(8);
   // Another socket holds queue 42.
   queueio::QueueOptions held;
   held.queue_num = kAddedQueue;
@@ -190,12 +198,7 @@ TEST_F(ServiceThreads, a_failed_bind_leaves_the_running_queues_as_they_were) {
 }
 
 TEST_F(ServiceThreads, refuses_more_queues_than_the_exchange_has_worker_slots) {
-  const std::vector<int> cpus = AllowedCpus();
-  const config::Config initial = WithQueues(false);
-  Service service(PlanQueues(initial, cpus), initial.verdict, cpus);
-  service.Open();
-  PolicyExchange exchange(BuildPolicy(initial, 1, 1), 1, 1);  // no room to grow
-  service.Start(exchange, [] {});
+  Service& service = StartSteadyQueue(1);  // no room to grow
   try {
     service.Prepare(WithQueues(true));
     ADD_FAILURE() << "a queue beyond the exchange's slots was accepted";
