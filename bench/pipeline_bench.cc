@@ -4,7 +4,8 @@
 // Reported per packet (items_per_second = packets/s; ns/packet = 1e9 / that)
 // at receive batch sizes 1, 16, 64 and 256, plus the parts on their own:
 // parsing, verdict encoding (single, batch, many singles in one buffer), the
-// batcher and the per-packet accounting.
+// batcher and the per-packet accounting; and the real Worker with and
+// without a storm of live reloads.
 //
 // Every benchmark reports allocs_per_packet from the counting operator new
 // (bench/support): the steady state must be 0.
@@ -21,10 +22,14 @@
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "verdictd/bench/alloc_counter.h"
@@ -34,7 +39,10 @@
 #include "verdictd/queueio/verdict_batcher.h"
 #include "verdictd/queueio/verdict_encoder.h"
 #include "verdictd/queueio/verdict_sink.h"
+#include "verdictd/service/build_policy.h"
 #include "verdictd/service/decider.h"
+#include "verdictd/service/policy_exchange.h"
+#include "verdictd/service/worker.h"
 
 #if __has_include("verdictd/test_fixtures/fixtures.h")
 #include "verdictd/test_fixtures/fixtures.h"
@@ -228,6 +236,49 @@ void BM_Pipeline_ParseDecideEncodeBatch(benchmark::State& state) {
       static_cast<double>(sink.bytes_) / static_cast<double>(counters.packets.value());
 }
 BENCHMARK(BM_Pipeline_ParseDecideEncodeBatch)->Arg(1)->Arg(16)->Arg(64)->Arg(256);
+
+// The real Worker over the replayed messages, one RunOnce per receive batch
+// of 64. Arg 1: meanwhile a control thread publishes a new policy every
+// millisecond (alternating the batch size 128/256, as a reload of the
+// batching keys does) and reclaims old ones. Compare ns/packet with Arg 0 of
+// the same run: what a reload costs the packets flowing through it.
+void BM_Worker_UnderReloads(benchmark::State& state) {
+  const bool reloading = state.range(0) != 0;
+  ReplaySource source(1024, 64);
+  NullSink sink;
+  verdictd::service::PolicyExchange exchange(
+      verdictd::service::BuildPolicy(verdictd::config::Config{}, 1, 1), 1);
+  verdictd::metrics::WorkerCounters counters;
+  verdictd::service::WorkerOptions options;
+  options.receive_batch = 64;
+  verdictd::service::Worker worker(options, source, sink, exchange, counters);
+
+  std::atomic<bool> stop{false};
+  std::uint64_t published = 0;
+  std::thread control;
+  if (reloading) {
+    control = std::thread([&] {
+      verdictd::config::Config config;
+      for (std::uint64_t generation = 2; !stop.load(std::memory_order_relaxed); ++generation) {
+        config.verdict.batch_size = generation % 2 == 0 ? 128 : 256;
+        exchange.Publish(verdictd::service::BuildPolicy(config, 1, generation));
+        exchange.Reclaim();
+        ++published;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  for (auto _ : state) worker.RunOnce(false);
+  stop.store(true);
+  if (control.joinable()) control.join();
+  worker.Flush();
+  state.SetItemsProcessed(static_cast<std::int64_t>(counters.packets.value()));
+  state.counters["policies_published"] = static_cast<double>(published);
+  state.counters["sends_per_packet"] =
+      static_cast<double>(worker.batcher_stats().sends) /
+      static_cast<double>(std::max<std::uint64_t>(1, counters.packets.value()));
+}
+BENCHMARK(BM_Worker_UnderReloads)->Arg(0)->Arg(1)->UseRealTime();
 
 void BM_Parse_PacketMessage(benchmark::State& state) {
   const std::vector<std::uint8_t> message = TemplateMessage();
