@@ -17,14 +17,8 @@ extern "C" {
 #include <stdexcept>
 #include <string>
 
-#include "verdictd/config/limits.h"
-
 namespace verdictd::service {
 namespace {
-
-queueio::CopyMode ToCopyMode(config::CopyMode mode) {
-  return mode == config::CopyMode::kMeta ? queueio::CopyMode::kMeta : queueio::CopyMode::kPacket;
-}
 
 // NFQNL_MSG_CONFIG setting the queue's maximum length to 0. With the
 // fail-open flag the kernel then accepts every new packet instead of queueing
@@ -40,34 +34,6 @@ std::vector<std::uint8_t> ZeroMaxLengthMessage(std::uint16_t queue_num) {
   return buffer;
 }
 
-
-// The settings of a queue that stays across a reload but would change, as
-// "copy_range 64 -> 128" items; empty when it may keep running as it is.
-std::string QueueSettingChanges(const QueuePlan& running, const QueuePlan& next) {
-  std::string changes;
-  auto note = [&](bool differs, const char* key, auto from, auto to) {
-    if (!differs) return;
-    if (!changes.empty()) changes += ", ";
-    changes += std::string(key) + " " + std::to_string(from) + " -> " + std::to_string(to);
-  };
-  const queueio::QueueOptions& a = running.queue;
-  const queueio::QueueOptions& b = next.queue;
-  note(a.copy_mode != b.copy_mode, "copy_mode", static_cast<int>(a.copy_mode),
-       static_cast<int>(b.copy_mode));
-  note(a.copy_range != b.copy_range, "copy_range", a.copy_range, b.copy_range);
-  note(a.max_queue_length != b.max_queue_length, "max_length", a.max_queue_length,
-       b.max_queue_length);
-  note(a.fail_open != b.fail_open, "fail_open", a.fail_open, b.fail_open);
-  note(a.gso != b.gso, "gso", a.gso, b.gso);
-  note(a.conntrack != b.conntrack, "conntrack", a.conntrack, b.conntrack);
-  note(a.uid_gid != b.uid_gid, "uid_gid", a.uid_gid, b.uid_gid);
-  note(a.receive_buffer_bytes != b.receive_buffer_bytes, "receive_buffer_bytes",
-       a.receive_buffer_bytes, b.receive_buffer_bytes);
-  note(a.batch_size != b.batch_size, "receive_batch", a.batch_size, b.batch_size);
-  note(running.cpu != next.cpu, "cpu", running.cpu, next.cpu);
-  return changes;
-}
-
 // "queue 3" or "queues 4, 5, 9".
 std::string NameQueues(std::vector<std::uint16_t> queues) {
   std::sort(queues.begin(), queues.end());
@@ -80,132 +46,6 @@ std::string NameQueues(std::vector<std::uint16_t> queues) {
 }
 
 }  // namespace
-
-std::vector<int> AllowedCpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-    }
-  }
-  if (cpus.empty()) {
-    const long online = sysconf(_SC_NPROCESSORS_ONLN);
-    for (int cpu = 0; cpu < std::max(1L, online); ++cpu) cpus.push_back(cpu);
-  }
-  return cpus;
-}
-
-std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const int> cpus) {
-  if (cpus.empty()) throw std::runtime_error("no CPU available to run workers on");
-  std::vector<QueuePlan> plan;
-  for (std::size_t r = 0; r < config.queues.size(); ++r) {
-    const config::QueueRange& range = config.queues[r];
-    std::size_t count = range.count;
-    if (count == config::QueueRange::kOnePerCpu) {
-      count = range.cpus.empty() ? cpus.size() : range.cpus.size();
-    }
-    const std::string where = "queues[" + std::to_string(r) + "] (queues " +
-                              std::to_string(range.first) + ".." +
-                              std::to_string(range.first + count - 1) + ")";
-    if (range.first + count - 1 > 65535) {
-      throw std::runtime_error(where + ": queue numbers end at 65535; lower first or count");
-    }
-    if (!range.cpus.empty() && range.cpus.size() != count) {
-      throw std::runtime_error(where + ": " + std::to_string(range.cpus.size()) +
-                               " CPUs listed for " + std::to_string(count) +
-                               " queues; list one CPU per queue or none");
-    }
-    for (std::size_t i = 0; i < count; ++i) {
-      QueuePlan entry;
-      queueio::QueueOptions& q = entry.queue;
-      q.queue_num = static_cast<std::uint16_t>(range.first + i);
-      q.copy_mode = ToCopyMode(range.copy_mode);
-      q.copy_range = range.copy_range;
-      q.max_queue_length = range.max_length;
-      q.fail_open = range.fail_open;
-      q.gso = range.gso;
-      q.conntrack = range.conntrack;
-      q.uid_gid = range.uid_gid;
-      q.receive_buffer_bytes = range.receive_buffer_bytes;
-      q.batch_size = range.receive_batch;
-      entry.cpu = range.cpus.empty() ? cpus[i % cpus.size()] : range.cpus[i];
-      for (const QueuePlan& other : plan) {
-        if (other.queue.queue_num == q.queue_num) {
-          throw std::runtime_error(where + ": queue " + std::to_string(q.queue_num) +
-                                   " is already in another range; ranges must not overlap");
-        }
-      }
-      plan.push_back(entry);
-    }
-  }
-  if (plan.empty()) throw std::runtime_error("no queue configured; give at least one queue");
-  return plan;
-}
-
-WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size_t index,
-                                std::uint16_t queue_num) {
-  WorkerOptions options;
-  options.index = index;
-  options.queue_num = queue_num;
-  options.batch_size = verdict.batch_size;
-  // A reload may raise the batch size up to this without a restart.
-  options.batch_capacity =
-      std::max<std::size_t>(verdict.batch_size, config::limits::kLiveBatchSizeCapacity);
-  options.flush_interval_us = verdict.flush_interval_us;
-  options.busy_poll_us = verdict.busy_poll_us;
-  // Room for batch_capacity single verdicts with mark and connmark (up to 64
-  // bytes each); a fuller buffer would only flush early.
-  options.send_buffer_bytes = std::max<std::size_t>(64 * 1024, options.batch_capacity * 64);
-  return options;
-}
-
-std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& report) {
-  const queueio::QueueOptions& q = plan.queue;
-  std::string flags;
-  auto add = [&](bool on, const char* name) {
-    if (!on) return;
-    if (!flags.empty()) flags += ',';
-    flags += name;
-  };
-  add(q.fail_open, "fail-open");
-  add(q.gso, "gso");
-  add(q.conntrack, "conntrack");
-  add(q.uid_gid, "uid-gid");
-  if (flags.empty()) flags = "none";
-  std::string line = "queue " + std::to_string(q.queue_num) + ": cpu " +
-                     (plan.cpu < 0 ? std::string("any") : std::to_string(plan.cpu)) +
-                     ", copy " + (q.copy_mode == queueio::CopyMode::kMeta ? "meta" : "packet") +
-                     "/" + std::to_string(q.copy_range) + ", maxlen " +
-                     std::to_string(q.max_queue_length) + ", flags " + flags + ", rcvbuf " +
-                     std::to_string(report.receive_buffer_bytes) + " bytes" +
-                     (report.receive_buffer_forced ? " (forced)" : "") + " of " +
-                     std::to_string(q.receive_buffer_bytes) + " asked";
-  if (!report.notes.empty()) line += " (" + report.notes + ")";
-  return line;
-}
-
-std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCounters& c) {
-  std::string line = "queue " + std::to_string(queue_num) + ": packets " +
-                     std::to_string(c.packets.value()) + ", bytes " +
-                     std::to_string(c.bytes.value());
-  for (std::size_t k = 0; k < metrics::kVerdictLabels.size(); ++k) {
-    if (c.verdicts[k].value() == 0) continue;
-    line += ", ";
-    line += metrics::kVerdictLabels[k];
-    line += " " + std::to_string(c.verdicts[k].value());
-  }
-  line += ", gso_packets " + std::to_string(c.gso_packets.value()) + ", max_packet_length " +
-          std::to_string(c.max_packet_length.value()) + ", verdict_sends " +
-          std::to_string(c.verdict_sends.value()) + ", batch_messages " +
-          std::to_string(c.batch_messages.value()) + ", malformed " +
-          std::to_string(c.malformed.value()) + ", kernel_errors " +
-          std::to_string(c.kernel_errors.value()) + ", enobufs " +
-          std::to_string(c.enobufs.value()) + ", send_errors " +
-          std::to_string(c.send_errors.value());
-  return line;
-}
 
 // One running (or prepared) queue: its socket, worker, thread and counters.
 struct Service::Lane {

@@ -1,7 +1,8 @@
 // The running daemon's data plane: one bound queue, one Worker and one pinned
-// thread per queue number.
+// thread per queue number (planned by queue_plan.h), and the queues a reload
+// adds or removes while it runs.
 //
-// Startup functions (PlanQueues, Open, Start) may allocate and throw
+// Startup functions (Open, Start) may allocate and throw
 // (queueio::QueueError, std::runtime_error) with one-line messages that name
 // the queue or CPU and what to do. Stop() is noexcept. Member functions are
 // control-plane calls, safe from several threads (an internal mutex the
@@ -25,35 +26,10 @@
 #include "verdictd/queueio/queue_socket.h"
 #include "verdictd/service/policy_exchange.h"
 #include "verdictd/service/queue_changer.h"
+#include "verdictd/service/queue_plan.h"
 #include "verdictd/service/worker.h"
 
 namespace verdictd::service {
-
-// One queue of the plan: how to bind it and where its worker runs.
-struct QueuePlan {
-  queueio::QueueOptions queue;
-  int cpu = -1;  // -1: not pinned
-};
-
-// The CPUs this process may run on, ascending (sched_getaffinity).
-std::vector<int> AllowedCpus();
-
-// Expands the config's queue ranges into one entry per queue number: a range
-// with count 0 gets one queue per CPU in `cpus`; worker i of a range is pinned
-// to range.cpus[i] or, without a list, to cpus[i % cpus.size()]. Throws
-// std::runtime_error on overlapping ranges, ranges past queue 65535, or a CPU
-// list whose length does not match the queue count.
-std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const int> cpus);
-
-// The worker settings of one queue from the verdict section.
-WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size_t index,
-                                std::uint16_t queue_num);
-
-// One line of a worker's counters for the log ("queue 3: packets 10 ...").
-std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCounters& counters);
-
-// One line per queue: copy mode, flags, CPU, receive buffer achieved.
-std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& report);
 
 // The counters of one running queue, for status and metrics.
 struct QueueCountersRef {

@@ -1,4 +1,4 @@
-#include "verdictd/service/service.h"
+#include "verdictd/service/queue_plan.h"
 
 #include <gtest/gtest.h>
 
@@ -48,6 +48,19 @@ TEST(PlanQueues, rejects_overlaps_mismatched_cpu_lists_and_queue_overflow) {
   overflow.queues[0].first = 65535;
   overflow.queues[0].count = 2;
   EXPECT_THROW(PlanQueues(overflow, cpus), std::runtime_error);
+}
+
+TEST(QueueSettingChanges, names_each_changed_setting_of_a_queue_that_stays) {
+  config::Config config;
+  config.queues[0].count = 1;
+  const std::vector<int> cpus{0, 1};
+  const QueuePlan running = PlanQueues(config, cpus).front();
+  EXPECT_EQ(QueueSettingChanges(running, running), "");
+  config.queues[0].copy_range = 128;
+  config.queues[0].fail_open = false;
+  config.queues[0].cpus = {1};
+  EXPECT_EQ(QueueSettingChanges(running, PlanQueues(config, cpus).front()),
+            "copy_range 65535 -> 128, fail_open 1 -> 0, cpu 0 -> 1");
 }
 
 TEST(BuildPolicy, default_verdict_without_a_factory) {

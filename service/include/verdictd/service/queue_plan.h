@@ -1,0 +1,51 @@
+// Turning the configuration's queue ranges into one entry per queue number
+// (how to bind it, which CPU its worker runs on), and the one-line texts the
+// daemon logs about a queue. Startup and control plane: may allocate; the
+// functions that can fail throw std::runtime_error with a one-line message
+// naming the range and what to do.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "verdictd/config/config.h"
+#include "verdictd/metrics/worker_counters.h"
+#include "verdictd/queueio/queue_socket.h"
+#include "verdictd/service/worker.h"
+
+namespace verdictd::service {
+
+// One queue of the plan: how to bind it and where its worker runs.
+struct QueuePlan {
+  queueio::QueueOptions queue;
+  int cpu = -1;  // -1: not pinned
+};
+
+// The CPUs this process may run on, ascending (sched_getaffinity).
+std::vector<int> AllowedCpus();
+
+// Expands the config's queue ranges into one entry per queue number: a range
+// with count 0 gets one queue per CPU in `cpus`; worker i of a range is pinned
+// to range.cpus[i] or, without a list, to cpus[i % cpus.size()]. Throws
+// std::runtime_error on overlapping ranges, ranges past queue 65535, or a CPU
+// list whose length does not match the queue count.
+std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const int> cpus);
+
+// The worker settings of one queue from the verdict section.
+WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size_t index,
+                                std::uint16_t queue_num);
+
+// One line of a worker's counters for the log ("queue 3: packets 10 ...").
+std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCounters& counters);
+
+// One line per queue: copy mode, flags, CPU, receive buffer achieved.
+std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& report);
+
+// The settings of a queue that stays across a reload but would change, as
+// "copy_range 64 -> 128, cpu 0 -> 1"; empty when it may keep running as it is.
+std::string QueueSettingChanges(const QueuePlan& running, const QueuePlan& next);
+
+}  // namespace verdictd::service
