@@ -15,9 +15,20 @@ PolicyExchange::PolicyExchange(std::shared_ptr<const Policy> initial, std::size_
 }
 
 const Policy& PolicyExchange::Current(std::size_t worker) noexcept {
-  const Policy* policy = current_.load(std::memory_order_acquire);
-  slots_[worker].seen.store(policy->generation, std::memory_order_release);
-  return *policy;
+  const Policy& policy = Peek();
+  Report(worker, policy.generation);
+  return policy;
+}
+
+const Policy& PolicyExchange::Peek() const noexcept {
+  return *current_.load(std::memory_order_acquire);
+}
+
+// Reclaim() frees only generations older than every reported one and never
+// the newest, so both the reported policy and any newer one Peek() returned
+// stay alive until the next Report().
+void PolicyExchange::Report(std::size_t worker, std::uint64_t generation) noexcept {
+  slots_[worker].seen.store(generation, std::memory_order_release);
 }
 
 void PolicyExchange::Publish(std::shared_ptr<const Policy> next) {

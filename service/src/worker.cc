@@ -52,6 +52,14 @@ Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
   options_.batch_size = batcher_.max_pending();
 }
 
+void Worker::HandOverState(const Policy& from, const Policy& to) noexcept {
+  const std::size_t i = options_.index;
+  if (i >= from.deciders.size() || i >= to.deciders.size()) return;
+  Decider* previous = from.deciders[i].get();
+  Decider* next = to.deciders[i].get();
+  if (previous != nullptr && next != nullptr && previous != next) next->TakeStateFrom(*previous);
+}
+
 void Worker::ApplyBatchingSettings(const Policy& policy) noexcept {
   applied_generation_ = policy.generation;
   const config::VerdictSection& verdict = policy.config.verdict;
@@ -149,8 +157,15 @@ void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& 
 void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_ns) noexcept {
   // After the receive returned, not before it blocked: a policy published
   // while the worker slept applies to the packets that woke it.
-  const Policy& policy = exchange_.Current(options_.index);
-  if (policy.generation != applied_generation_) ApplyBatchingSettings(policy);
+  const Policy& policy = exchange_.Peek();
+  if (policy.generation != applied_generation_) {
+    // The last policy is still alive: it is the generation this worker
+    // reported, which the exchange never frees before the next Report().
+    if (last_policy_ != nullptr) HandOverState(*last_policy_, policy);
+    ApplyBatchingSettings(policy);
+  }
+  exchange_.Report(options_.index, policy.generation);
+  last_policy_ = &policy;
   for (const queueio::Datagram& datagram : batch.datagrams) {
     const std::uint8_t* const begin = datagram.bytes.data();
     std::size_t consumed = 0;

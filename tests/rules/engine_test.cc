@@ -355,6 +355,88 @@ over_limit = "drop"
   EXPECT_EQ(engine.counters().rate_limited.value(), 4u);
 }
 
+TEST(RuleEngine, a_reloaded_engine_keeps_rate_buckets_and_bypassed_flows_of_surviving_rules) {
+  constexpr const char* kRules = R"(
+[[rules]]
+name = "limit"
+protocol = "udp"
+action = "rate_limit"
+rate = 1
+burst = 2
+over_limit = "drop"
+[[rules]]
+name = "bulk"
+protocol = "tcp"
+action = "bypass"
+bypass_after_packets = 3
+bypass_via = "mark"
+bypass_mark = "0x100"
+)";
+  RuleEngine before(CompileText(kRules));
+  auto udp = BuildPacket({.src = "10.0.0.1", .protocol = 17});
+  auto tcp = BuildPacket({.src = "10.0.0.1", .dst = "10.0.0.2", .src_port = 40000, .dst_port = 22});
+  const std::int64_t t = 1'000'000'000;
+  EXPECT_EQ(before.Decide(ViewOf(udp), t).verdict.kind, VerdictKind::kAccept);
+  EXPECT_EQ(before.Decide(ViewOf(udp), t).verdict.kind, VerdictKind::kAccept);
+  EXPECT_EQ(before.Decide(ViewOf(udp), t).verdict.kind, VerdictKind::kDrop);  // burst spent
+  for (int i = 0; i < 3; ++i) before.Decide(ViewOf(tcp), t);                   // flow bypassed
+
+  // The reload compiles the rules again, with a new rule first: every index
+  // shifts, the names stay.
+  const std::string reloaded = std::string("[[rules]]\nname = \"new\"\nprotocol = \"icmp\"\n"
+                                           "action = \"drop\"\n") + kRules;
+  RuleEngine after(CompileText(reloaded));
+  after.TakeStateFrom(before);
+  EXPECT_EQ(after.Decide(ViewOf(udp), t).verdict.kind, VerdictKind::kDrop)
+      << "the reload handed the source a fresh burst";
+  const Decision d = after.Decide(ViewOf(tcp), t);
+  EXPECT_TRUE(d.verdict.set_mark) << "the bypassed flow went back through inspection";
+  EXPECT_EQ(d.verdict.mark, 0x100u);
+
+  // Without the hand-over (or for a rule that is gone) the state starts anew.
+  RuleEngine fresh(CompileText(reloaded));
+  EXPECT_EQ(fresh.Decide(ViewOf(udp), t).verdict.kind, VerdictKind::kAccept);
+  EXPECT_FALSE(fresh.Decide(ViewOf(tcp), t).verdict.set_mark);
+  RuleEngine renamed(CompileText(R"(
+[[rules]]
+name = "limit-v2"
+protocol = "udp"
+action = "rate_limit"
+rate = 1
+burst = 2
+over_limit = "drop"
+)"));
+  renamed.TakeStateFrom(before);
+  EXPECT_EQ(renamed.Decide(ViewOf(udp), t).verdict.kind, VerdictKind::kAccept);
+}
+
+TEST(RuleEngine, carried_tokens_are_capped_at_the_new_burst) {
+  RuleEngine before(CompileText(R"(
+[[rules]]
+name = "limit"
+action = "rate_limit"
+rate = 1
+burst = 5
+over_limit = "drop"
+)"));
+  auto packet = BuildPacket({.src = "10.0.0.9", .protocol = 17});
+  const std::int64_t t = 1'000'000'000;
+  EXPECT_EQ(before.Decide(ViewOf(packet), t).verdict.kind, VerdictKind::kAccept);  // 4 left
+  RuleEngine after(CompileText(R"(
+[[rules]]
+name = "limit"
+action = "rate_limit"
+rate = 1
+burst = 2
+over_limit = "drop"
+)"));
+  after.TakeStateFrom(before);
+  std::vector<VerdictKind> got;
+  for (int i = 0; i < 3; ++i) got.push_back(after.Decide(ViewOf(packet), t).verdict.kind);
+  EXPECT_EQ(got, (std::vector<VerdictKind>{VerdictKind::kAccept, VerdictKind::kAccept,
+                                           VerdictKind::kDrop}));
+}
+
 TEST(RuleEngine, bypass_after_packets_marks_the_flow_in_both_directions) {
   RuleEngine engine(CompileText(R"(
 [[rules]]

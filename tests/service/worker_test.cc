@@ -258,6 +258,55 @@ TEST(Worker, takes_batching_settings_from_a_new_policy_generation) {
   EXPECT_EQ(kernel.verdicts().size(), 48u);
 }
 
+// Accepts everything and records which decider handed it its state.
+class RecordingDecider final : public Decider {
+ public:
+  queueio::Verdict Decide(const queueio::PacketView&) noexcept override {
+    ++decided;
+    return queueio::Verdict::Accept();
+  }
+  void TakeStateFrom(Decider& previous) noexcept override {
+    taken_from = &previous;
+    decided_before_hand_over = decided;
+  }
+  Decider* taken_from = nullptr;
+  int decided = 0;
+  int decided_before_hand_over = -1;
+};
+
+std::shared_ptr<const Policy> RecordingPolicy(std::uint64_t generation) {
+  auto policy = std::make_shared<Policy>();
+  policy->generation = generation;
+  policy->deciders.push_back(std::make_unique<RecordingDecider>());
+  return policy;
+}
+
+TEST(Worker, a_new_policys_decider_takes_the_previous_deciders_state_first) {
+  GeneratorSource source(4);
+  queueio::MemoryQueue sink({}, 1, false);
+  auto first = RecordingPolicy(1);
+  auto* first_decider = static_cast<RecordingDecider*>(first->deciders[0].get());
+  PolicyExchange exchange(first, 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(256, 0), source, sink, exchange, counters);
+  worker.RunOnce(true);
+  EXPECT_EQ(first_decider->decided, 4);
+  EXPECT_EQ(first_decider->taken_from, nullptr);
+
+  auto second = RecordingPolicy(2);
+  auto* second_decider = static_cast<RecordingDecider*>(second->deciders[0].get());
+  exchange.Publish(second);
+  worker.RunOnce(true);
+  EXPECT_EQ(second_decider->taken_from, first_decider);
+  EXPECT_EQ(second_decider->decided_before_hand_over, 0);
+  EXPECT_EQ(second_decider->decided, 4);
+  worker.RunOnce(true);  // same generation: no second hand-over
+  EXPECT_EQ(second_decider->taken_from, first_decider);
+  // The first policy was kept alive until the hand-over was reported.
+  exchange.Reclaim();
+  EXPECT_EQ(first.use_count(), 1) << "the exchange still holds the old policy after the report";
+}
+
 TEST(Worker, gives_malformed_messages_with_an_id_the_unparseable_verdict) {
   std::vector<std::vector<std::uint8_t>> script;
   script.push_back(BuildPacketMessage(Packet(1)));

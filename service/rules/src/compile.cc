@@ -464,6 +464,11 @@ struct Compiler {
         hot.dst_high[hot.dst_port_ranges++] = static_cast<std::uint16_t>(range.high);
       }
     }
+    // After the last change to set->rules: the keys view their names.
+    set->rule_by_name.reserve(set->rules.size());
+    for (std::size_t i = 0; i < set->rules.size(); ++i) {
+      set->rule_by_name.emplace(set->rules[i].name, static_cast<std::uint32_t>(i));
+    }
     return set;
   }
 };

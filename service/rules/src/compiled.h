@@ -10,6 +10,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "verdictd/config/rule_spec.h"
@@ -142,6 +144,15 @@ class RuleSet {
   config::VerdictSetting no_match;
   config::VerdictSetting unparseable;
   std::size_t prefix_count = 0;  // prefixes in the address tables, for reports
+  // Rule names (unique) to indexes: how a reload's engine finds the rule an
+  // old engine's rate bucket or flow entry belonged to.
+  std::unordered_map<std::string_view, std::uint32_t> rule_by_name;
+
+  // The index of the rule named `name`, -1 when there is none. No allocation.
+  std::int32_t FindRule(std::string_view name) const noexcept {
+    const auto it = rule_by_name.find(name);
+    return it == rule_by_name.end() ? -1 : static_cast<std::int32_t>(it->second);
+  }
 };
 
 }  // namespace verdictd::rules

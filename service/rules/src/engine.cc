@@ -329,24 +329,30 @@ std::int32_t RuleEngine::Match(const queueio::PacketView& packet, const PacketFi
   return -1;
 }
 
-bool RuleEngine::RateAllows(std::size_t rule, const PacketFields& f, std::int64_t now_ns) noexcept {
-  const Action& a = rules_->rules[rule].action;
-  const std::uint64_t h =
-      Mix(HashBytes(f.src.data(), 16, rule * 0x9e3779b97f4a7c15ULL + f.family));
+RuleEngine::RateEntry& RuleEngine::RateSlot(std::size_t rule, std::uint8_t family,
+                                             const std::array<std::uint8_t, 16>& src,
+                                             bool& found) noexcept {
+  const std::uint64_t h = Mix(HashBytes(src.data(), 16, rule * 0x9e3779b97f4a7c15ULL + family));
   RateEntry* bucket = &rates_[(h & (rates_.size() - 1)) & ~(kWays - 1)];
-  RateEntry* entry = nullptr;
   RateEntry* victim = bucket;
   for (std::size_t w = 0; w < kWays; ++w) {
     RateEntry& e = bucket[w];
-    if (e.family == f.family && e.rule == rule && e.src == f.src) {
-      entry = &e;
-      break;
+    if (e.family == family && e.rule == rule && e.src == src) {
+      found = true;
+      return e;
     }
     if (e.family == 0 || (victim->family != 0 && e.last_ns < victim->last_ns)) victim = &e;
   }
-  if (entry == nullptr) {
-    if (victim->family != 0) counters_.rate_evictions.Add();
-    entry = victim;
+  found = false;
+  return *victim;
+}
+
+bool RuleEngine::RateAllows(std::size_t rule, const PacketFields& f, std::int64_t now_ns) noexcept {
+  const Action& a = rules_->rules[rule].action;
+  bool found = false;
+  RateEntry* entry = &RateSlot(rule, f.family, f.src, found);
+  if (!found) {
+    if (entry->family != 0) counters_.rate_evictions.Add();
     entry->family = f.family;
     entry->rule = static_cast<std::uint32_t>(rule);
     entry->src = f.src;
@@ -363,6 +369,63 @@ bool RuleEngine::RateAllows(std::size_t rule, const PacketFields& f, std::int64_
   return false;
 }
 
+RuleEngine::FlowEntry& RuleEngine::FlowSlot(std::size_t rule, const FlowEntry& key,
+                                             bool& found) noexcept {
+  std::uint64_t h = HashBytes(key.a.data(), 16, key.protocol ^ (rule << 8));
+  h = HashBytes(key.b.data(), 16, h ^ (static_cast<std::uint64_t>(key.port_a) << 16 | key.port_b));
+  FlowEntry* bucket = &flows_[(h & (flows_.size() - 1)) & ~(kWays - 1)];
+  FlowEntry* victim = bucket;
+  for (std::size_t w = 0; w < kWays; ++w) {
+    FlowEntry& e = bucket[w];
+    if (e.family == key.family && e.rule == rule && e.protocol == key.protocol &&
+        e.port_a == key.port_a && e.port_b == key.port_b && e.a == key.a && e.b == key.b) {
+      found = true;
+      return e;
+    }
+    if (e.family == 0 || (victim->family != 0 && e.last_seen < victim->last_seen)) victim = &e;
+  }
+  found = false;
+  return *victim;
+}
+
+void RuleEngine::TakeStateFrom(const RuleEngine& previous) noexcept {
+  if (&previous == this) return;
+  const RuleSet& old_rules = *previous.rules_;
+  // The rule index of an old entry's rule here, or -1 when it is gone or now
+  // does something else (its state would mean nothing to the new action).
+  auto carried = [&](std::uint32_t old_rule, config::ActionKind kind) -> std::int32_t {
+    if (old_rule >= old_rules.rules.size()) return -1;
+    const std::int32_t rule = previous.rules_ == rules_
+                                  ? static_cast<std::int32_t>(old_rule)
+                                  : rules_->FindRule(old_rules.rules[old_rule].name);
+    if (rule < 0 || rules_->rules[static_cast<std::size_t>(rule)].action.kind != kind) return -1;
+    return rule;
+  };
+  for (const RateEntry& old : previous.rates_) {
+    if (old.family == 0) continue;
+    const std::int32_t rule = carried(old.rule, config::ActionKind::kRateLimit);
+    if (rule < 0) continue;
+    bool found = false;
+    RateEntry& entry = RateSlot(static_cast<std::size_t>(rule), old.family, old.src, found);
+    if (!found && entry.family != 0 && entry.last_ns > old.last_ns) continue;  // keep the newer
+    entry = old;
+    entry.rule = static_cast<std::uint32_t>(rule);
+    entry.tokens = std::min(old.tokens, rules_->rules[static_cast<std::size_t>(rule)].action.burst);
+  }
+  for (const FlowEntry& old : previous.flows_) {
+    if (old.family == 0) continue;
+    const std::int32_t rule = carried(old.rule, config::ActionKind::kBypass);
+    if (rule < 0) continue;
+    bool found = false;
+    FlowEntry& entry = FlowSlot(static_cast<std::size_t>(rule), old, found);
+    if (!found && entry.family != 0 && entry.last_seen > old.last_seen) continue;
+    entry = old;
+    entry.rule = static_cast<std::uint32_t>(rule);
+  }
+  // The flow table's clock goes on, so carried entries age with the new ones.
+  sequence_ = std::max(sequence_, previous.sequence_);
+}
+
 bool RuleEngine::BypassNow(std::size_t rule, const queueio::PacketView& packet,
                            const PacketFields& f) noexcept {
   const Action& a = rules_->rules[rule].action;
@@ -375,23 +438,10 @@ bool RuleEngine::BypassNow(std::size_t rule, const queueio::PacketView& packet,
   key.b = forward ? f.dst : f.src;
   key.port_a = f.has_ports ? (forward ? f.src_port : f.dst_port) : 0;
   key.port_b = f.has_ports ? (forward ? f.dst_port : f.src_port) : 0;
-  std::uint64_t h = HashBytes(key.a.data(), 16, f.protocol ^ (rule << 8));
-  h = HashBytes(key.b.data(), 16, h ^ (static_cast<std::uint64_t>(key.port_a) << 16 | key.port_b));
-  FlowEntry* bucket = &flows_[(h & (flows_.size() - 1)) & ~(kWays - 1)];
-  FlowEntry* entry = nullptr;
-  FlowEntry* victim = bucket;
-  for (std::size_t w = 0; w < kWays; ++w) {
-    FlowEntry& e = bucket[w];
-    if (e.family == key.family && e.rule == rule && e.protocol == key.protocol && e.port_a == key.port_a &&
-        e.port_b == key.port_b && e.a == key.a && e.b == key.b) {
-      entry = &e;
-      break;
-    }
-    if (e.family == 0 || (victim->family != 0 && e.last_seen < victim->last_seen)) victim = &e;
-  }
-  if (entry == nullptr) {
-    if (victim->family != 0) counters_.flow_evictions.Add();
-    entry = victim;
+  bool found = false;
+  FlowEntry* entry = &FlowSlot(rule, key, found);
+  if (!found) {
+    if (entry->family != 0) counters_.flow_evictions.Add();
     key.rule = static_cast<std::uint32_t>(rule);
     *entry = key;
   }

@@ -18,6 +18,12 @@ class Decider {
  public:
   virtual ~Decider() = default;
   virtual queueio::Verdict Decide(const queueio::PacketView& packet) noexcept = 0;
+  // Called on the worker's thread when a reload's policy replaces the one
+  // `previous` belonged to, before this decider sees a packet: carry over
+  // per-worker state that should survive the reload (rate-limit buckets,
+  // bypassed flows). `previous` stays valid during the call only. Must not
+  // allocate or throw; the default keeps nothing.
+  virtual void TakeStateFrom(Decider& /*previous*/) noexcept {}
 };
 
 // Gives every packet the same verdict.

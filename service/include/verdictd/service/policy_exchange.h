@@ -28,8 +28,14 @@ class PolicyExchange {
                  std::size_t capacity = 0);
 
   // Worker side: the policy to use for the next batch. Marks `worker` as
-  // having moved to that policy's generation.
+  // having moved to that policy's generation. Same as Peek() then Report().
   const Policy& Current(std::size_t worker) noexcept;
+  // Worker side, in two steps: the current policy, without reporting it, so
+  // the policy the worker reported last stays alive while it hands state
+  // over from it; then Report() the generation moved to. Between the two
+  // the worker may use both policies.
+  const Policy& Peek() const noexcept;
+  void Report(std::size_t worker, std::uint64_t generation) noexcept;
 
   // Control side: makes `next` current. Workers pick it up at their next batch.
   void Publish(std::shared_ptr<const Policy> next);

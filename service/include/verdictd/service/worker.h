@@ -12,7 +12,9 @@
 //  2. fetch the current Policy from the PolicyExchange (after the receive
 //     returned, so a reload applies to the very next packet); a policy of a
 //     new generation also brings the batching settings of its [verdict]
-//     section (batch size, flush interval, busy poll), applied from this batch on;
+//     section (batch size, flush interval, busy poll), applied from this batch on,
+//     and its decider takes over the previous decider's state (rate limits,
+//     bypassed flows) before it sees a packet;
 //  3. parse every message; decide; add the verdict to the batcher;
 //  4. flush when the batcher is full, when the receive would block, or when
 //     the oldest pending verdict is older than flush_interval_us.
@@ -113,6 +115,8 @@ class Worker {
   void AddVerdict(std::uint32_t id, const queueio::Verdict& verdict, std::uint64_t now_ns) noexcept;
   queueio::ReceiveStatus ReceiveNext(bool allow_block) noexcept;
   void ApplyBatchingSettings(const Policy& policy) noexcept;
+  // A reload's decider takes over the per-worker state of the previous one.
+  void HandOverState(const Policy& from, const Policy& to) noexcept;
   std::uint64_t CoalesceNanos() const noexcept;
   void Drain() noexcept;
 
@@ -127,6 +131,7 @@ class Worker {
   std::atomic<bool> stop_{false};
 
   std::uint64_t applied_generation_;  // the policy whose batching settings are in options_
+  const Policy* last_policy_ = nullptr;  // the policy of the last batch (reported to the exchange)
   std::uint64_t oldest_pending_ns_ = 0;  // receive time of the oldest unflushed verdict
   // Arrival rate, measured over windows of >= kRateWindowNs (coalescing).
   std::uint64_t window_start_ns_ = 0;

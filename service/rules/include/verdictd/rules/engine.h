@@ -8,6 +8,7 @@
 // vDSO clock read when a rate-limit rule matches without a time given.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -73,6 +74,14 @@ class RuleEngine {
   const RuleSet& rules() const noexcept { return *rules_; }
   std::size_t rule_count() const noexcept;
   const std::string& rule_name(std::size_t rule) const noexcept;
+  // A reload's new engine takes over the state of the worker's previous one
+  // (same thread): rate-limit buckets and bypass flows of the rules that
+  // still exist under the same name with the same kind of action, so a
+  // reload neither hands every source a fresh burst nor sends bypassed flows
+  // back through inspection. Tokens are capped at the new burst. Costs one
+  // name lookup per occupied entry of the old tables; no allocation.
+  void TakeStateFrom(const RuleEngine& previous) noexcept;
+
   const EngineCounters& counters() const noexcept { return counters_; }
   const RuleCounter& rule_counter(std::size_t rule) const noexcept { return rule_counters_[rule]; }
 
@@ -86,6 +95,11 @@ class RuleEngine {
   queueio::Verdict Apply(std::size_t rule, const queueio::PacketView& packet,
                          const PacketFields& fields, std::int64_t& now_ns) noexcept;
   bool RateAllows(std::size_t rule, const PacketFields& fields, std::int64_t now_ns) noexcept;
+  // The entry of (rule, key) or, when absent, the slot to put it in (free or
+  // least recently used); `found` says which.
+  RateEntry& RateSlot(std::size_t rule, std::uint8_t family, const std::array<std::uint8_t, 16>& src,
+                      bool& found) noexcept;
+  FlowEntry& FlowSlot(std::size_t rule, const FlowEntry& key, bool& found) noexcept;
   bool BypassNow(std::size_t rule, const queueio::PacketView& packet,
                  const PacketFields& fields) noexcept;
   void Log(std::size_t rule, const queueio::PacketView& packet, const PacketFields& fields,

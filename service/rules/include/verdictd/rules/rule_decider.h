@@ -29,6 +29,10 @@ class RuleDecider final : public service::Decider {
   queueio::Verdict Decide(const queueio::PacketView& packet) noexcept override {
     return engine_.Decide(packet).verdict;
   }
+  void TakeStateFrom(service::Decider& previous) noexcept override {
+    // Once per reload per worker, so the cast's cost does not matter.
+    if (auto* old = dynamic_cast<RuleDecider*>(&previous)) engine_.TakeStateFrom(old->engine_);
+  }
   RuleEngine& engine() noexcept { return engine_; }
 
  private:
