@@ -138,7 +138,12 @@ int RunDaemon(const service::ConfigSource& source) {
       continue;
     }
     if (signal == SIGHUP) {
-      reloader->Reload("SIGHUP");  // logs and counts the outcome itself
+      try {
+        reloader->Reload("SIGHUP");  // logs and counts the outcome itself
+      } catch (const std::exception& e) {  // out of memory: keep serving packets
+        spdlog::error("reload (SIGHUP) failed, the running configuration is unchanged: {}",
+                      e.what());
+      }
       continue;
     }
     spdlog::info("{}: stopping: draining queued packets", strsignal(signal));

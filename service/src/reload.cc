@@ -102,7 +102,14 @@ ReloadResult Reloader::Reload(std::string_view trigger) {
   exchange_.Publish(std::move(policy));
   // After publishing: added workers start on the new policy, removed ones
   // drain under it.
-  std::string queue_warning = queues_ != nullptr ? queues_->Commit() : std::string();
+  std::string queue_warning;
+  if (queues_ != nullptr) {
+    try {
+      queue_warning = queues_->Commit();
+    } catch (const std::exception& e) {  // the policy is out: report, do not unwind
+      queue_warning = e.what();
+    }
+  }
   running_ = std::move(loaded.config);
   if (apply_) apply_(running_);
   counters_.reloads.Add();

@@ -269,13 +269,26 @@ std::string Service::Commit() {
     TrimFreeSlots();
     return "verdictd is stopping; the queue change was not applied";
   }
+  auto warn = [&](const std::string& warning) {
+    spdlog::warn("{}", warning);
+    warnings += (warnings.empty() ? "" : "; ") + warning;
+  };
   for (std::size_t slot : change.added) {
-    const std::string warning = StartLane(slot, change.verdict);
-    if (!warning.empty()) {
-      spdlog::warn("{}", warning);
-      warnings += (warnings.empty() ? "" : "; ") + warning;
+    Lane& lane = *lanes_[slot];
+    try {
+      if (const std::string warning = StartLane(slot, change.verdict); !warning.empty()) {
+        warn(warning);
+      }
+    } catch (const std::exception& e) {
+      // The policy is already published; the other changes still apply.
+      warn("queue " + std::to_string(lane.plan.queue.queue_num) +
+           ": cannot start its worker (" + e.what() + "); it was unbound, reload to retry");
+      if (lane.thread.joinable()) StopLane(slot);
+      lane.socket->Unbind();
+      lanes_[slot].reset();
+      continue;
     }
-    if (observer_.added) observer_.added(lanes_[slot]->plan.queue.queue_num, lanes_[slot]->counters);
+    if (observer_.added) observer_.added(lane.plan.queue.queue_num, lane.counters);
   }
   // Every removed worker is asked first, so they drain in parallel.
   for (std::size_t slot : change.removed) lanes_[slot]->worker->RequestStop();
