@@ -352,7 +352,7 @@ bool RuleEngine::RateAllows(std::size_t rule, const PacketFields& f, std::int64_
   bool found = false;
   RateEntry* entry = &RateSlot(rule, f.family, f.src, found);
   if (!found) {
-    if (entry->family != 0) counters_.rate_evictions.Add();
+    if (entry->family != 0) counters_.rate_evictions.Add(); else ++rates_used_;
     entry->family = f.family;
     entry->rule = static_cast<std::uint32_t>(rule);
     entry->src = f.src;
@@ -401,24 +401,30 @@ void RuleEngine::TakeStateFrom(const RuleEngine& previous) noexcept {
     if (rule < 0 || rules_->rules[static_cast<std::size_t>(rule)].action.kind != kind) return -1;
     return rule;
   };
-  for (const RateEntry& old : previous.rates_) {
+  // Entries are never freed, only replaced: an unused table stays empty and
+  // need not be scanned (rules without rate limits or bypass).
+  for (const RateEntry& old : previous.rates_used_ == 0 ? std::span<const RateEntry>()
+                                                         : std::span(previous.rates_)) {
     if (old.family == 0) continue;
     const std::int32_t rule = carried(old.rule, config::ActionKind::kRateLimit);
     if (rule < 0) continue;
     bool found = false;
     RateEntry& entry = RateSlot(static_cast<std::size_t>(rule), old.family, old.src, found);
     if (!found && entry.family != 0 && entry.last_ns > old.last_ns) continue;  // keep the newer
+    if (entry.family == 0) ++rates_used_;
     entry = old;
     entry.rule = static_cast<std::uint32_t>(rule);
     entry.tokens = std::min(old.tokens, rules_->rules[static_cast<std::size_t>(rule)].action.burst);
   }
-  for (const FlowEntry& old : previous.flows_) {
+  for (const FlowEntry& old : previous.flows_used_ == 0 ? std::span<const FlowEntry>()
+                                                         : std::span(previous.flows_)) {
     if (old.family == 0) continue;
     const std::int32_t rule = carried(old.rule, config::ActionKind::kBypass);
     if (rule < 0) continue;
     bool found = false;
     FlowEntry& entry = FlowSlot(static_cast<std::size_t>(rule), old, found);
     if (!found && entry.family != 0 && entry.last_seen > old.last_seen) continue;
+    if (entry.family == 0) ++flows_used_;
     entry = old;
     entry.rule = static_cast<std::uint32_t>(rule);
   }
@@ -441,7 +447,7 @@ bool RuleEngine::BypassNow(std::size_t rule, const queueio::PacketView& packet,
   bool found = false;
   FlowEntry* entry = &FlowSlot(rule, key, found);
   if (!found) {
-    if (entry->family != 0) counters_.flow_evictions.Add();
+    if (entry->family != 0) counters_.flow_evictions.Add(); else ++flows_used_;
     key.rule = static_cast<std::uint32_t>(rule);
     *entry = key;
   }

@@ -113,6 +113,8 @@ class RuleEngine {
   std::vector<FlowEntry> flows_;
   std::vector<RateEntry> rates_;
   std::uint64_t sequence_ = 0;  // packets decided: the flow table's clock
+  std::size_t rates_used_ = 0;  // occupied entries (never freed, only replaced)
+  std::size_t flows_used_ = 0;
   LogRing* log_;
   double log_tokens_ = 0;
   std::int64_t log_last_ns_ = 0;
