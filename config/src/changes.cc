@@ -42,10 +42,7 @@ void Compare(const Config& a, const Config& b, QueueChanges queue_changes, Add a
   // configuration: its batch size may be lower than the one at start, which
   // only makes this check stricter than needed, never looser.
   if (a.verdict.batch_size != b.verdict.batch_size) {
-    const bool fits = b.verdict.batch_size <=
-                      std::max<std::size_t>(a.verdict.batch_size,
-                                            static_cast<std::size_t>(limits::kLiveBatchSizeCapacity));
-    add("verdict.batch_size", fits);
+    add("verdict.batch_size", b.verdict.batch_size <= limits::LiveBatchCapacity(a.verdict.batch_size));
   }
   if (a.verdict.flush_interval_us != b.verdict.flush_interval_us) {
     add("verdict.flush_interval_us", true);

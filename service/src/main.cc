@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -92,8 +91,7 @@ int RunDaemon(const service::ConfigSource& source) {
     service.Open();
     // Room for workers of queues a reload adds later.
     exchange = std::make_unique<service::PolicyExchange>(
-        service::BuildPolicy(config, plan.size(), 1, factory), plan.size(),
-        std::max<std::size_t>(plan.size(), kMaxLiveWorkers));
+        service::BuildPolicy(config, plan.size(), 1, factory), plan.size(), kMaxLiveWorkers);
     // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
     metrics_endpoint->Start(service, service_counters);
     if (auto* server = metrics_endpoint->server()) {  // Hook (rules): per-rule counters

@@ -88,8 +88,7 @@ WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size
   options.queue_num = queue_num;
   options.batch_size = verdict.batch_size;
   // A reload may raise the batch size up to this without a restart.
-  options.batch_capacity =
-      std::max<std::size_t>(verdict.batch_size, config::limits::kLiveBatchSizeCapacity);
+  options.batch_capacity = config::limits::LiveBatchCapacity(verdict.batch_size);
   options.flush_interval_us = verdict.flush_interval_us;
   options.busy_poll_us = verdict.busy_poll_us;
   // Room for batch_capacity single verdicts with mark and connmark (up to 64

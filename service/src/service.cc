@@ -241,16 +241,15 @@ std::string Service::Prepare(const config::Config& next) {
   }
   for (const auto& [queue, slot] : running) change.removed.push_back(slot);
 
+  auto queues_in = [&](const std::vector<std::size_t>& slots) {
+    std::vector<std::uint16_t> queues;
+    for (std::size_t slot : slots) queues.push_back(lanes_[slot]->plan.queue.queue_num);
+    return NameQueues(std::move(queues));
+  };
   std::string summary;
-  if (!change.added.empty()) {
-    std::vector<std::uint16_t> queues;
-    for (std::size_t slot : change.added) queues.push_back(lanes_[slot]->plan.queue.queue_num);
-    summary = "adds " + NameQueues(queues);
-  }
+  if (!change.added.empty()) summary = "adds " + queues_in(change.added);
   if (!change.removed.empty()) {
-    std::vector<std::uint16_t> queues;
-    for (std::size_t slot : change.removed) queues.push_back(lanes_[slot]->plan.queue.queue_num);
-    summary += (summary.empty() ? "" : "; ") + std::string("removes ") + NameQueues(queues);
+    summary += (summary.empty() ? "" : "; ") + std::string("removes ") + queues_in(change.removed);
   }
   change.active = true;
   pending_ = std::move(change);
@@ -303,7 +302,6 @@ std::string Service::Commit() {
     lanes_[slot].reset();
   }
   TrimFreeSlots();
-  verdict_ = change.verdict;
   return warnings;
 }
 

@@ -3,6 +3,7 @@
 // see docs/configuration.md.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace verdictd::config::limits {
@@ -22,6 +23,13 @@ inline constexpr std::int64_t kMaxBatchSize = 65536;
 // Workers size their verdict tables for max(batch_size at start, this), so a
 // reload may raise verdict.batch_size live up to that; beyond it, restart.
 inline constexpr std::int64_t kLiveBatchSizeCapacity = 4096;
+// The most verdicts a worker started with `batch_size` can hold: what its
+// tables are sized for, and how far a reload may raise the batch size.
+inline constexpr std::size_t LiveBatchCapacity(std::size_t batch_size) noexcept {
+  return batch_size > static_cast<std::size_t>(kLiveBatchSizeCapacity)
+             ? batch_size
+             : static_cast<std::size_t>(kLiveBatchSizeCapacity);
+}
 inline constexpr std::int64_t kMaxFlushMicros = 1000000;  // one second
 inline constexpr std::int64_t kMaxBusyPollMicros = 1000000;
 inline constexpr std::size_t kMaxSocketPath = 107;        // sun_path minus the NUL

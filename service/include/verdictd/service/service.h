@@ -109,7 +109,7 @@ class Service final : public QueueChanger {
   void RunWorker(Lane& lane) noexcept;
 
   mutable std::mutex mutex_;  // control threads only; workers never take it
-  config::VerdictSection verdict_;
+  config::VerdictSection verdict_;  // of the startup workers; added ones get the reload's
   const std::vector<int> cpus_;
   std::vector<std::unique_ptr<Lane>> lanes_;  // index = worker slot; nullptr: free
   PendingChange pending_;
