@@ -4,6 +4,7 @@
 #include <pcap/pcap.h>
 
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -135,7 +136,15 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
   pcap_pkthdr* header = nullptr;
   const u_char* data = nullptr;
   int status = 0;
-  while ((status = pcap_next_ex(pcap, &header, &data)) == 1) {
+  // libpcap reads a savefile record by record with exact-size reads, so the
+  // stream position before a read is where the next record starts: that is
+  // the byte offset to name when the record turns out to be damaged.
+  FILE* const file = pcap_file(pcap);
+  long record_offset = file != nullptr ? std::ftell(file) : -1;
+  for (;;) {
+    if (file != nullptr) record_offset = std::ftell(file);
+    status = pcap_next_ex(pcap, &header, &data);
+    if (status != 1) break;
     ++packets;
     const int offset = NetworkOffset(link_type, data, header->caplen);
     if (offset < 0 || static_cast<std::uint32_t>(offset) > header->caplen) {
@@ -166,10 +175,15 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
           << " (" << ReasonText(decision.reason) << ") " << Describe(fields, parsed) << '\n';
     }
   }
+  // A damaged record ends the replay as tcpdump and Suricata end theirs: the
+  // verdicts of every record before it stand, the summary covers them, and
+  // the damage is named by record and byte offset.
+  std::string damage;
   if (status == PCAP_ERROR) {
-    err << "replay: error reading '" << options.pcap_path << "': " << pcap_geterr(pcap) << '\n';
-    pcap_close(pcap);
-    return 2;
+    damage = "replay: " + options.pcap_path + ": damaged at record " + std::to_string(packets + 1) +
+             (record_offset >= 0 ? " (byte offset " + std::to_string(record_offset) + ")" : "") +
+             ": " + pcap_geterr(pcap) + "; the verdicts above cover the " +
+             std::to_string(packets) + " records before it";
   }
   pcap_close(pcap);
   out << "summary: " << packets << " packets";
@@ -181,6 +195,11 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
     const RuleCounter& counter = engine.rule_counter(r);
     out << "  rule " << engine.rule_name(r) << ": " << counter.hits.value() << " packets, "
         << counter.bytes.value() << " bytes\n";
+  }
+  if (!damage.empty()) {
+    out << "stopped: damaged capture at record " << packets + 1 << '\n';
+    err << damage << '\n';
+    return 1;
   }
   return 0;
 }

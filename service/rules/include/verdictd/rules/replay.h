@@ -17,7 +17,10 @@ struct ReplayOptions {
   bool summary_only = false;
 };
 
-// 0: replayed; 2: the configuration, the rules or the capture could not be read.
+// 0: replayed; 1: the capture is damaged partway (truncated, a corrupt
+// record): every record before the damage was replayed and summarised, and
+// `err` names the record number and byte offset where reading stopped;
+// 2: the configuration, the rules or the capture could not be read at all.
 int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err);
 
 // argv[0] is "replay": parses `--config FILE [--summary] capture.pcap`.
