@@ -293,15 +293,15 @@ Handle::Wait Handle::Receive(int timeout_us, std::uint64_t deadline_ns) noexcept
 }
 
 long Handle::Read(std::span<std::uint8_t> out, int timeout_us) noexcept {
-  if (socket_ == nullptr) {
-    return SetError(IPQ_ERR_IMPL, EINVAL,
-                    "no queue is bound: call ipq_set_mode(h, IPQ_COPY_PACKET, range) first");
-  }
   if (out.size() < sizeof(nlmsgerr)) {
     return SetError(IPQ_ERR_RECVBUF, EINVAL,
                     "the buffer of ipq_read() is " + std::to_string(out.size()) +
                         " bytes, less than an error message (" + std::to_string(sizeof(nlmsgerr)) +
                         ")");
+  }
+  if (socket_ == nullptr) {
+    return SetError(IPQ_ERR_IMPL, EINVAL,
+                    "no queue is bound: call ipq_set_mode(h, IPQ_COPY_PACKET, range) first");
   }
   const std::uint64_t deadline =
       timeout_us > 0 ? Now(CLOCK_MONOTONIC) + std::uint64_t(timeout_us) * 1000 : 0;
@@ -375,9 +375,6 @@ long Handle::Read(std::span<std::uint8_t> out, int timeout_us) noexcept {
 
 int Handle::SetVerdict(unsigned long id, unsigned int code,
                        std::span<const std::uint8_t> data) noexcept {
-  if (socket_ == nullptr) {
-    return SetError(IPQ_ERR_IMPL, EINVAL, "no queue is bound: call ipq_set_mode() first");
-  }
   if (id > UINT32_MAX) {
     return SetError(IPQ_ERR_SUPP, EINVAL,
                     "packet id " + std::to_string(id) + " is not one ipq_read() gave");
@@ -393,6 +390,9 @@ int Handle::SetVerdict(unsigned long id, unsigned int code,
                     "a replacement packet of " + std::to_string(data.size()) +
                         " bytes is longer than NFQUEUE carries (" +
                         std::to_string(kMaxReplacement) + ")");
+  }
+  if (socket_ == nullptr) {
+    return SetError(IPQ_ERR_IMPL, EINVAL, "no queue is bound: call ipq_set_mode() first");
   }
   verdict.replacement = data;  // copied into the batcher's buffer by Add()
   if (!Record(static_cast<std::uint32_t>(id), verdict)) return -1;
