@@ -42,7 +42,7 @@ char g_detail[512];
 int SetError(int code, int sys_errno, std::string_view detail) noexcept {
   ipq_errno = code;
   const std::size_t n = detail.size() < sizeof g_detail ? detail.size() : sizeof g_detail - 1;
-  std::memcpy(g_detail, detail.data(), n);
+  if (n != 0) std::memcpy(g_detail, detail.data(), n);
   g_detail[n] = '\0';
   if (sys_errno != 0) errno = sys_errno;
   return -1;

@@ -75,11 +75,13 @@ int main(int argc, char **argv)
 	h = ipq_create_handle(0, family);
 	if (h == NULL) {
 		error_line("ipq_create_handle");
+		free(buf);
 		return 3;
 	}
 	if (ipq_set_mode(h, (unsigned char)mode, range) < 0) {
 		error_line("ipq_set_mode");
 		ipq_destroy_handle(h);
+		free(buf);
 		return 4;
 	}
 	printf("{\"ready\": true}\n");
@@ -92,6 +94,7 @@ int main(int argc, char **argv)
 		if (n < 0) {
 			error_line("ipq_read");
 			ipq_destroy_handle(h);
+			free(buf);
 			return 5;
 		}
 		if (n == 0) {
@@ -122,6 +125,7 @@ int main(int argc, char **argv)
 			if (ipq_set_verdict(h, m->packet_id, verdict, 0, NULL) < 0) {
 				error_line("ipq_set_verdict");
 				ipq_destroy_handle(h);
+				free(buf);
 				return 6;
 			}
 			packets++;
