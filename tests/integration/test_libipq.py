@@ -332,6 +332,18 @@ class Libipq(unittest.TestCase):
         self.assertIsNone(stats)  # unbound at exit
         self.assertEqual(len([p for p in tool.stdout_json() if "packet" in p]), 25)
 
+    def test_held_packets_are_never_covered_by_a_batch_verdict(self):
+        # Groups of 8 held; 7 accepted in order (foldable into one batch
+        # verdict), then the oldest dropped: exactly 7 of each 8 arrive.
+        tool = self.start([IPQ_TOOL, "--hold", "8", "--count", "64"])
+        self.legacy("-p", "udp", "--dport", "9109", "-j", "QUEUE")
+        receiver = self.receiver(9109, expect=56)
+        self.send(9109, 64)
+        result = receiver.result()
+        self.assertEqual(tool.wait(), 0, tool.stderr())
+        self.assertEqual(result["received"], 56)
+        self.assertEqual([p for p in tool.stdout_json() if "nlmsg_error" in p], [])
+
     def test_dropper_example_drops_ping(self):
         dropper = Program(self.lab, [os.path.join(LIBDIR, "dropper"), "3"])
         self.wait_bound(0, dropper)

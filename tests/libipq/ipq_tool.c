@@ -5,11 +5,15 @@
  *
  *   ipq_tool [--family 4|6] [--mode none|meta|packet] [--range N] [--buf N]
  *            [--timeout US] [--verdict accept|drop] [--count N] [--reads N]
+ *            [--hold N]
  *
  * Prints {"ready": ...} once the queue is bound; {"packet": ...} per packet;
  * {"timeout": ...} per ipq_read() that returned 0; {"error": CALL, ...} and
  * the ipq_perror() text on stderr for a failed call. Stops after --count
- * packets or --reads calls of ipq_read(). Exit: 0 done, 2 usage,
+ * packets or --reads calls of ipq_read(). --hold N keeps N packets
+ * undecided, then accepts all but the oldest, in order, and drops the
+ * oldest last: consecutive accepts that became one batch verdict covering
+ * the oldest would let it through. Exit: 0 done, 2 usage,
  * 3 ipq_create_handle, 4 ipq_set_mode, 5 ipq_read, 6 ipq_set_verdict.
  */
 #include <libipq.h>
@@ -43,7 +47,8 @@ int main(int argc, char **argv)
 	size_t buf_len = 70000;
 	int timeout = 0;
 	unsigned int verdict = NF_ACCEPT;
-	long count = -1, reads = -1, packets = 0, calls = 0;
+	long count = -1, reads = -1, packets = 0, calls = 0, hold = 0, held = 0;
+	unsigned long held_ids[1024];
 	unsigned char *buf;
 	struct ipq_handle *h;
 	int i;
@@ -66,6 +71,8 @@ int main(int argc, char **argv)
 			count = atol(v);
 		else if (!strcmp(k, "--reads"))
 			reads = atol(v);
+		else if (!strcmp(k, "--hold"))
+			hold = atol(v) > 1024 ? 1024 : atol(v);
 		else {
 			fprintf(stderr, "ipq_tool: unknown option %s\n", k);
 			return 2;
@@ -122,6 +129,23 @@ int main(int argc, char **argv)
 			       m->outdev_name, m->hw_protocol, m->hw_type, m->hw_addrlen, hw, m->mark,
 			       m->timestamp_sec, m->data_len ? m->payload[0] >> 4 : -1);
 			fflush(stdout);
+			if (hold > 0) {
+				held_ids[held++] = m->packet_id;
+				packets++;
+				if (held < hold)
+					continue;
+				for (j = 1; j <= held; j++) {
+					unsigned long id = held_ids[j % held];
+					if (ipq_set_verdict(h, id, j == held ? NF_DROP : NF_ACCEPT, 0, NULL) < 0) {
+						error_line("ipq_set_verdict");
+						ipq_destroy_handle(h);
+						free(buf);
+						return 6;
+					}
+				}
+				held = 0;
+				continue;
+			}
 			if (ipq_set_verdict(h, m->packet_id, verdict, 0, NULL) < 0) {
 				error_line("ipq_set_verdict");
 				ipq_destroy_handle(h);
