@@ -13,11 +13,13 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "libipq/libipq.h"
 #include "record.h"
 #include "verdictd/queueio/kernel_queue_stats.h"
+#include "verdictd/queueio/verdict_encoder.h"
 
 namespace verdictd::libipq {
 namespace {
@@ -293,6 +295,7 @@ Handle::Wait Handle::Receive(int timeout_us, std::uint64_t deadline_ns) noexcept
 }
 
 long Handle::Read(std::span<std::uint8_t> out, int timeout_us) noexcept {
+  reader_.store(pthread_self(), std::memory_order_relaxed);
   if (out.size() < sizeof(nlmsgerr)) {
     return SetError(IPQ_ERR_RECVBUF, EINVAL,
                     "the buffer of ipq_read() is " + std::to_string(out.size()) +
@@ -395,9 +398,34 @@ int Handle::SetVerdict(unsigned long id, unsigned int code,
     return SetError(IPQ_ERR_IMPL, EINVAL, "no queue is bound: call ipq_set_mode() first");
   }
   verdict.replacement = data;  // copied into the batcher's buffer by Add()
+  if (!pthread_equal(reader_.load(std::memory_order_relaxed), pthread_self())) {
+    return SendDirect(static_cast<std::uint32_t>(id), verdict);
+  }
   if (!Record(static_cast<std::uint32_t>(id), verdict)) return -1;
   if (!HasUnread() && !Flush()) return -1;
   return static_cast<int>(std::min<std::size_t>(kOldVerdictMessage + data.size(), INT_MAX));
+}
+
+int Handle::SendDirect(std::uint32_t id, const queueio::Verdict& verdict) noexcept {
+  // Another thread than the reader: one single verdict message, now. It can
+  // never be folded into a batch, so it covers no other packet.
+  std::uint8_t plain[256];
+  std::vector<std::uint8_t> large;
+  std::span<std::uint8_t> buffer(plain);
+  if (!verdict.replacement.empty()) {
+    try {
+      large.resize(queueio::MaxVerdictMessageSize(verdict.replacement.size()));
+    } catch (const std::bad_alloc&) {
+      return SetError(IPQ_ERR_BUFFER, ENOMEM, QueueName() + ": no memory for a replacement packet");
+    }
+    buffer = large;
+  }
+  const std::size_t n = queueio::EncodeVerdict(buffer, settings_.queue_num, id, verdict, 0);
+  if (n == 0 || socket_->Send(buffer.first(n)) != queueio::SendStatus::kOk) {
+    return SetError(IPQ_ERR_SEND, errno, QueueName() + ": the kernel refused a verdict message");
+  }
+  return static_cast<int>(std::min<std::size_t>(kOldVerdictMessage + verdict.replacement.size(),
+                                                INT_MAX));
 }
 
 }  // namespace verdictd::libipq

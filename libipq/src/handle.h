@@ -11,9 +11,16 @@
 // covers a packet the program still holds.
 //
 // Read(), SetVerdict(): no allocation per packet. Errors go through
-// SetError() (ipq_errno). One thread per handle, as in the original.
+// SetError() (ipq_errno). One thread reads; verdicts may come from any
+// thread (as the original allowed: its ipq_set_verdict() was one sendmsg):
+// those of the reading thread go through the batcher, those of other
+// threads are sent at once as single messages, touching nothing the reader
+// uses. The deferred entries of such packets stay, which only stops batching.
 #pragma once
 
+#include <pthread.h>
+
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -56,6 +63,7 @@ class Handle {
  private:
   bool Bind(std::uint8_t mode, std::size_t range) noexcept;
   bool Flush() noexcept;
+  int SendDirect(std::uint32_t id, const queueio::Verdict& verdict) noexcept;
   bool Record(std::uint32_t id, const queueio::Verdict& verdict) noexcept;
   void LibraryVerdict(std::uint32_t id) noexcept;
   bool HasUnread() const noexcept;
@@ -73,6 +81,7 @@ class Handle {
   std::uint8_t mode_ = 0;
   std::uint32_t range_ = 0;
 
+  std::atomic<pthread_t> reader_{};  // the thread of the last Read()
   queueio::ReceiveBatch batch_;
   std::size_t datagram_ = 0;  // next datagram of batch_ to read
   std::size_t offset_ = 0;    // next message within it

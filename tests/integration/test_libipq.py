@@ -344,6 +344,16 @@ class Libipq(unittest.TestCase):
         self.assertEqual(result["received"], 56)
         self.assertEqual([p for p in tool.stdout_json() if "nlmsg_error" in p], [])
 
+    def test_verdicts_from_another_thread_while_the_reader_blocks(self):
+        tool = self.start([IPQ_TOOL, "--verdict-thread", "--count", "300"])
+        self.legacy("-p", "udp", "--dport", "9110", "-j", "QUEUE")
+        receiver = self.receiver(9110, expect=300)
+        self.send(9110, 300)
+        result = receiver.result()
+        self.assertEqual(tool.wait(), 0, tool.stderr())
+        self.assertEqual(result["received"], 300)
+        self.assertEqual(self.queue_stats(0), None)
+
     def test_dropper_example_drops_ping(self):
         dropper = Program(self.lab, [os.path.join(LIBDIR, "dropper"), "3"])
         self.wait_bound(0, dropper)

@@ -5,7 +5,7 @@
  *
  *   ipq_tool [--family 4|6] [--mode none|meta|packet] [--range N] [--buf N]
  *            [--timeout US] [--verdict accept|drop] [--count N] [--reads N]
- *            [--hold N]
+ *            [--hold N] [--verdict-thread]
  *
  * Prints {"ready": ...} once the queue is bound; {"packet": ...} per packet;
  * {"timeout": ...} per ipq_read() that returned 0; {"error": CALL, ...} and
@@ -13,10 +13,12 @@
  * packets or --reads calls of ipq_read(). --hold N keeps N packets
  * undecided, then accepts all but the oldest, in order, and drops the
  * oldest last: consecutive accepts that became one batch verdict covering
- * the oldest would let it through. Exit: 0 done, 2 usage,
+ * the oldest would let it through. --verdict-thread gives the verdicts from
+ * a second thread while the first blocks in ipq_read(). Exit: 0 done, 2 usage,
  * 3 ipq_create_handle, 4 ipq_set_mode, 5 ipq_read, 6 ipq_set_verdict.
  */
 #include <libipq.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,39 @@ static void error_line(const char *call)
 	fflush(stdout);
 	errno = saved;
 	ipq_perror("ipq_tool");
+}
+
+/* Packet ids from the reader to the verdict thread. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t ready;
+	unsigned long ids[4096];
+	long head, tail, remaining;
+	struct ipq_handle *h;
+	unsigned int verdict;
+	int failed;
+} ring = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0, NULL, 0, 0};
+
+static void *verdict_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		unsigned long id;
+		pthread_mutex_lock(&ring.lock);
+		while (ring.head == ring.tail && ring.remaining > 0)
+			pthread_cond_wait(&ring.ready, &ring.lock);
+		if (ring.head == ring.tail) {
+			pthread_mutex_unlock(&ring.lock);
+			return NULL;
+		}
+		id = ring.ids[ring.tail++ % 4096];
+		ring.remaining--;
+		pthread_mutex_unlock(&ring.lock);
+		if (ipq_set_verdict(ring.h, id, ring.verdict, 0, NULL) < 0) {
+			error_line("ipq_set_verdict");
+			ring.failed = 1;
+		}
+	}
 }
 
 static long long now_us(void)
@@ -48,14 +83,19 @@ int main(int argc, char **argv)
 	int timeout = 0;
 	unsigned int verdict = NF_ACCEPT;
 	long count = -1, reads = -1, packets = 0, calls = 0, hold = 0, held = 0;
+	int threaded = 0;
+	pthread_t thread;
 	unsigned long held_ids[1024];
 	unsigned char *buf;
 	struct ipq_handle *h;
 	int i;
 
-	for (i = 1; i + 1 < argc; i += 2) {
-		const char *k = argv[i], *v = argv[i + 1];
-		if (!strcmp(k, "--family"))
+	for (i = 1; i < argc; i += 2) {
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+		if (!strcmp(k, "--verdict-thread")) {
+			threaded = 1;
+			i--;
+		} else if (!strcmp(k, "--family"))
 			family = !strcmp(v, "6") ? NFPROTO_IPV6 : !strcmp(v, "4") ? NFPROTO_IPV4 : (unsigned)atoi(v);
 		else if (!strcmp(k, "--mode"))
 			mode = !strcmp(v, "none") ? IPQ_COPY_NONE : !strcmp(v, "meta") ? IPQ_COPY_META : !strcmp(v, "packet") ? IPQ_COPY_PACKET : atoi(v);
@@ -90,6 +130,14 @@ int main(int argc, char **argv)
 		ipq_destroy_handle(h);
 		free(buf);
 		return 4;
+	}
+	if (threaded) {
+		if (count < 0)
+			count = 1000;
+		ring.h = h;
+		ring.verdict = verdict;
+		ring.remaining = count;
+		pthread_create(&thread, NULL, verdict_thread, NULL);
 	}
 	printf("{\"ready\": true}\n");
 	fflush(stdout);
@@ -129,6 +177,14 @@ int main(int argc, char **argv)
 			       m->outdev_name, m->hw_protocol, m->hw_type, m->hw_addrlen, hw, m->mark,
 			       m->timestamp_sec, m->data_len ? m->payload[0] >> 4 : -1);
 			fflush(stdout);
+			if (threaded) {
+				pthread_mutex_lock(&ring.lock);
+				ring.ids[ring.head++ % 4096] = m->packet_id;
+				pthread_cond_signal(&ring.ready);
+				pthread_mutex_unlock(&ring.lock);
+				packets++;
+				continue;
+			}
 			if (hold > 0) {
 				held_ids[held++] = m->packet_id;
 				packets++;
@@ -153,6 +209,14 @@ int main(int argc, char **argv)
 				return 6;
 			}
 			packets++;
+		}
+	}
+	if (threaded) {
+		pthread_join(thread, NULL);
+		if (ring.failed) {
+			ipq_destroy_handle(h);
+			free(buf);
+			return 6;
 		}
 	}
 	ipq_destroy_handle(h);

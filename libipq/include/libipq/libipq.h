@@ -35,8 +35,9 @@
  *                          packets to gather before it blocks (default 1000;
  *                          0 turns it off). Verdicts are sent first.
  *
- * Thread-safety: as the original, one thread per handle, and ipq_errno is
- * one process-wide variable.
+ * Thread-safety: one thread reads a handle (ipq_read); ipq_set_verdict may
+ * be called from any thread, as with the original (verdicts of other threads
+ * are sent at once, unbatched). ipq_errno is one process-wide variable.
  */
 #ifndef LIBIPQ_LIBIPQ_H
 #define LIBIPQ_LIBIPQ_H
