@@ -29,7 +29,7 @@ TEST(Settings, defaults_bind_queue_zero_and_drop_like_ip_queue) {
   EXPECT_EQ(s.receive_buffer_bytes, 8u << 20);
   EXPECT_EQ(s.max_queue_length, 4096u);
   EXPECT_EQ(s.batch_size, 64u);
-  EXPECT_EQ(s.coalesce_us, 1000u);
+  EXPECT_EQ(s.coalesce_us, 2000u);
 }
 
 TEST(Settings, every_variable_is_read) {

@@ -32,7 +32,7 @@
  *                          (default 64).
  *   LIBIPQ_COALESCE_US=N   on a busy queue (over 4000 packets/s) that just
  *                          ran dry, ipq_read waits up to N microseconds for
- *                          packets to gather before it blocks (default 1000;
+ *                          packets to gather before it blocks (default 2000;
  *                          0 turns it off). Verdicts are sent first.
  *
  * Thread-safety: one thread reads a handle (ipq_read); ipq_set_verdict may
