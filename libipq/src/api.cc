@@ -94,9 +94,9 @@ LIBIPQ_EXPORT ipq_packet_msg_t* ipq_get_packet(const unsigned char* buf) {
 LIBIPQ_EXPORT int ipq_set_verdict(const struct ipq_handle* h, ipq_id_t id, unsigned int verdict,
                                   size_t data_len, unsigned char* buf) {
   if (h == nullptr) return SetError(IPQ_ERR_HANDLE, EINVAL, "ipq_set_verdict: the handle is NULL");
-  const std::span<const std::uint8_t> data =
-      (data_len > 0 && buf != nullptr) ? std::span<const std::uint8_t>(buf, data_len)
-                                       : std::span<const std::uint8_t>();
+  const std::span<const std::uint8_t> data = (data_len > 0 && buf != nullptr)
+                                                 ? std::span<const std::uint8_t>(buf, data_len)
+                                                 : std::span<const std::uint8_t>();
   return Impl(h)->SetVerdict(id, verdict, data);
 }
 

@@ -161,15 +161,16 @@ bool Handle::Bind(std::uint8_t mode, std::size_t range) noexcept {
 
 int Handle::SetMode(std::uint8_t mode, std::size_t range) noexcept {
   if (mode > IPQ_COPY_MAX) {
-    return SetError(IPQ_ERR_SUPP, EINVAL,
-                    "copy mode " + std::to_string(mode) +
-                        " is unknown; use IPQ_COPY_META or IPQ_COPY_PACKET");
+    return SetError(
+        IPQ_ERR_SUPP, EINVAL,
+        "copy mode " + std::to_string(mode) + " is unknown; use IPQ_COPY_META or IPQ_COPY_PACKET");
   }
   if (mode == IPQ_COPY_NONE) {
     Close();
     return 1;
   }
-  const std::uint32_t wanted = (range == 0 || range > 0xffff) ? 0xffff : static_cast<std::uint32_t>(range);
+  const std::uint32_t wanted =
+      (range == 0 || range > 0xffff) ? 0xffff : static_cast<std::uint32_t>(range);
   if (socket_ != nullptr && mode == mode_ && (mode == IPQ_COPY_META || wanted == range_)) return 1;
   // A different mode binds again: packets queued at that moment are dropped
   // by the kernel, as they were when ip_queue changed its mode.
@@ -179,8 +180,10 @@ int Handle::SetMode(std::uint8_t mode, std::size_t range) noexcept {
 bool Handle::Flush() noexcept {
   if (batcher_ == nullptr || batcher_->pending() == 0) return true;
   if (batcher_->Flush(*socket_)) return true;
-  SetError(IPQ_ERR_SEND, errno,
-           QueueName() + ": the kernel refused a verdict message; those packets wait until the queue is unbound");
+  SetError(
+      IPQ_ERR_SEND, errno,
+      QueueName() +
+          ": the kernel refused a verdict message; those packets wait until the queue is unbound");
   return false;
 }
 
@@ -252,7 +255,8 @@ Handle::Wait Handle::Receive(int timeout_us, std::uint64_t deadline_ns) noexcept
         return Wait::kTimeout;
       }
       const std::uint64_t left = deadline_ns - now;
-      timespec ts{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
+      timespec ts{static_cast<time_t>(left / 1'000'000'000),
+                  static_cast<long>(left % 1'000'000'000)};
       pollfd pfd{socket_->fd(), POLLIN, 0};
       const int ready = ppoll(&pfd, 1, &ts, nullptr);
       if (ready < 0 && errno == EINTR) return Wait::kTimeout;  // as select() did: return 0
@@ -351,8 +355,7 @@ long Handle::Read(std::span<std::uint8_t> out, int timeout_us) noexcept {
           return SetError(IPQ_ERR_RTRUNC, EMSGSIZE,
                           "a message of " + std::to_string(r.length) +
                               " bytes does not fit the buffer of ipq_read() (" +
-                              std::to_string(out.size()) +
-                              " bytes); the packet was given " +
+                              std::to_string(out.size()) + " bytes); the packet was given " +
                               (settings_.fail_open ? "NF_ACCEPT" : "NF_DROP"));
         case RecordStatus::kOtherFamily:
         case RecordStatus::kMalformed:
@@ -384,9 +387,10 @@ int Handle::SetVerdict(unsigned long id, unsigned int code,
   }
   queueio::Verdict verdict;
   if (!ToVerdict(code, verdict)) {
-    return SetError(IPQ_ERR_SUPP, EINVAL,
-                    "verdict " + std::to_string(code) +
-                        " is unknown; use NF_ACCEPT, NF_DROP, NF_REPEAT, NF_STOP or NF_QUEUE_NR(n)");
+    return SetError(
+        IPQ_ERR_SUPP, EINVAL,
+        "verdict " + std::to_string(code) +
+            " is unknown; use NF_ACCEPT, NF_DROP, NF_REPEAT, NF_STOP or NF_QUEUE_NR(n)");
   }
   if (data.size() > kMaxReplacement) {
     return SetError(IPQ_ERR_SUPP, EINVAL,
@@ -424,8 +428,8 @@ int Handle::SendDirect(std::uint32_t id, const queueio::Verdict& verdict) noexce
   if (n == 0 || socket_->Send(buffer.first(n)) != queueio::SendStatus::kOk) {
     return SetError(IPQ_ERR_SEND, errno, QueueName() + ": the kernel refused a verdict message");
   }
-  return static_cast<int>(std::min<std::size_t>(kOldVerdictMessage + verdict.replacement.size(),
-                                                INT_MAX));
+  return static_cast<int>(
+      std::min<std::size_t>(kOldVerdictMessage + verdict.replacement.size(), INT_MAX));
 }
 
 }  // namespace verdictd::libipq

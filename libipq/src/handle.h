@@ -54,7 +54,8 @@ class Handle {
 
   int SetMode(std::uint8_t mode, std::size_t range) noexcept;
   long Read(std::span<std::uint8_t> out, int timeout_us) noexcept;
-  int SetVerdict(unsigned long id, unsigned int verdict, std::span<const std::uint8_t> data) noexcept;
+  int SetVerdict(unsigned long id, unsigned int verdict,
+                 std::span<const std::uint8_t> data) noexcept;
   // Sends pending verdicts and unbinds (also done by the destructor).
   void Close() noexcept;
 
@@ -71,7 +72,7 @@ class Handle {
   enum class Wait : std::uint8_t { kGot, kTimeout, kFailed };
   Wait Receive(int timeout_us, std::uint64_t deadline_ns) noexcept;
   void Coalesce(int timeout_us, std::uint64_t deadline_ns) noexcept;
-  void Received() noexcept;  // a new batch arrived
+  void Received() noexcept;       // a new batch arrived
   std::string QueueName() const;  // error paths only
 
   const std::uint8_t family_;

@@ -59,8 +59,8 @@ RecordResult FormatPacketRecord(const queueio::PacketView& view, const RecordCon
     if (view.outdev != 0) context.interfaces->Lookup(view.outdev, m.outdev_name);
   }
   // ip_queue sent the protocol as the kernel holds it, in network order.
-  m.hw_protocol = static_cast<unsigned short>(((view.hw_protocol & 0xff) << 8) |
-                                              (view.hw_protocol >> 8));
+  m.hw_protocol =
+      static_cast<unsigned short>(((view.hw_protocol & 0xff) << 8) | (view.hw_protocol >> 8));
   if (!view.hw_addr.empty()) {
     // As ip_queue: the hardware type of the device the address came from.
     m.hw_type = in_type;

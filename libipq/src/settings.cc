@@ -44,7 +44,8 @@ std::string ReadSettings(EnvLookup lookup, Settings& out) {
   }
   if (const char* v = lookup("LIBIPQ_RCVBUF"); v != nullptr) {
     if (!ParseNumber(v, 4096, 1ull << 30, true, n)) {
-      return Problem("LIBIPQ_RCVBUF", v, "a size in bytes 4096..1073741824 (suffix k or m allowed)");
+      return Problem("LIBIPQ_RCVBUF", v,
+                     "a size in bytes 4096..1073741824 (suffix k or m allowed)");
     }
     s.receive_buffer_bytes = static_cast<std::size_t>(n);
   }

@@ -53,11 +53,9 @@ TEST(Errors, perror_prints_prefix_text_errno_and_the_detail) {
   testing::internal::CaptureStderr();
   ipq_perror("prog");
   const std::string out = testing::internal::GetCapturedStderr();
-  EXPECT_EQ(out.substr(0, out.find('\n') + 1),
-            std::string("prog: Invalid protocol specified: ") + std::strerror(EPROTONOSUPPORT) +
-                "\n");
-  EXPECT_NE(out.find("prog: protocol 99 is not supported; use PF_INET"), std::string::npos)
-      << out;
+  EXPECT_EQ(out.substr(0, out.find('\n') + 1), std::string("prog: Invalid protocol specified: ") +
+                                                   std::strerror(EPROTONOSUPPORT) + "\n");
+  EXPECT_NE(out.find("prog: protocol 99 is not supported; use PF_INET"), std::string::npos) << out;
   errno = 0;
   ipq_errno = IPQ_ERR_NONE;
   testing::internal::CaptureStderr();
@@ -73,8 +71,7 @@ TEST(Errors, invalid_environment_fails_create_with_the_variable_named) {
   EXPECT_EQ(errno, EINVAL);
   testing::internal::CaptureStderr();
   ipq_perror("p");
-  EXPECT_NE(testing::internal::GetCapturedStderr().find("LIBIPQ_QUEUE='seven'"),
-            std::string::npos);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("LIBIPQ_QUEUE='seven'"), std::string::npos);
 }
 
 TEST(Errors, calls_on_an_unbound_handle) {
@@ -133,7 +130,8 @@ TEST(Header, layout_keeps_the_old_field_order) {
   EXPECT_LT(offsetof(ipq_packet_msg_t, hook), offsetof(ipq_packet_msg_t, indev_name));
   EXPECT_LT(offsetof(ipq_packet_msg_t, outdev_name), offsetof(ipq_packet_msg_t, hw_protocol));
   EXPECT_LT(offsetof(ipq_packet_msg_t, hw_addr), offsetof(ipq_packet_msg_t, data_len));
-  EXPECT_EQ(offsetof(ipq_packet_msg_t, payload), offsetof(ipq_packet_msg_t, data_len) + sizeof(size_t));
+  EXPECT_EQ(offsetof(ipq_packet_msg_t, payload),
+            offsetof(ipq_packet_msg_t, data_len) + sizeof(size_t));
   EXPECT_EQ(sizeof(ipq_id_t), sizeof(unsigned long));
   EXPECT_GE(LIBIPQ_VERSION_MAJOR, 1);
 }

@@ -54,11 +54,12 @@ TEST(Settings, every_variable_is_read) {
 
 TEST(Settings, invalid_value_names_variable_and_range_and_changes_nothing) {
   const std::pair<const char*, const char*> bad[] = {
-      {"LIBIPQ_QUEUE", "65536"},   {"LIBIPQ_QUEUE", "-1"},     {"LIBIPQ_QUEUE", "1x"},
-      {"LIBIPQ_QUEUE", ""},        {"LIBIPQ_RCVBUF", "10"},    {"LIBIPQ_RCVBUF", "9g"},
-      {"LIBIPQ_FAIL_OPEN", "yes"}, {"LIBIPQ_BATCH", "0"},      {"LIBIPQ_BATCH", "1025"},
-      {"LIBIPQ_QUEUE_MAXLEN", "0"}, {"LIBIPQ_COALESCE_US", "100001"},
-      {"LIBIPQ_RCVBUF", "99999999999999999999"},
+      {"LIBIPQ_QUEUE", "65536"},        {"LIBIPQ_QUEUE", "-1"},
+      {"LIBIPQ_QUEUE", "1x"},           {"LIBIPQ_QUEUE", ""},
+      {"LIBIPQ_RCVBUF", "10"},          {"LIBIPQ_RCVBUF", "9g"},
+      {"LIBIPQ_FAIL_OPEN", "yes"},      {"LIBIPQ_BATCH", "0"},
+      {"LIBIPQ_BATCH", "1025"},         {"LIBIPQ_QUEUE_MAXLEN", "0"},
+      {"LIBIPQ_COALESCE_US", "100001"}, {"LIBIPQ_RCVBUF", "99999999999999999999"},
   };
   for (const auto& [name, value] : bad) {
     Settings s;
