@@ -43,6 +43,7 @@ _PAYLOAD_RECEIVER = r"""
 import json, socket, sys, time
 p = json.loads(sys.argv[1])
 s = socket.socket(socket.AF_INET6 if ":" in p["bind"] else socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE: a burst is counted, never dropped
 s.bind((p["bind"], p["port"]))
 print("READY", flush=True)
 payloads, deadline, last = {}, time.monotonic() + p["deadline"], None
