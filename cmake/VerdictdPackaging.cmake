@@ -3,7 +3,7 @@
 #
 #   cmake --build build && (cd build && cpack -G DEB)
 #
-# gives verdictd_<version>_<arch>.deb (COMPONENT verdictd: daemon, unit,
+# gives build/verdictd_<version>_<arch>.deb (COMPONENT verdictd: daemon, unit,
 # configuration, man pages, templates, docs) and, once some target installs
 # into COMPONENT dev (headers, static libraries, .so links, pkg-config and
 # CMake package files), verdictd-dev_<version>_<arch>.deb. An empty dev
@@ -26,7 +26,6 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_SET_DESTDIR ON)
 set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_OUTPUT_FILE_PREFIX packages)
 
 get_cmake_property(_verdictd_components COMPONENTS)
 set(CPACK_COMPONENTS_ALL verdictd)

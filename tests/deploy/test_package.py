@@ -115,7 +115,7 @@ class Package(unittest.TestCase):
         if not os.path.exists(config):
             deployment.skip(f"no {config}: configure the build tree with CMake first")
         deployment.run([cpack, "-G", "DEB", "--config", config, "-B", out])
-        debs = sorted(glob.glob(os.path.join(out, "**", "*.deb"), recursive=True))
+        debs = sorted(glob.glob(os.path.join(out, "*.deb")))
         if not any(os.path.basename(d).startswith("verdictd_") for d in debs):
             raise AssertionError(f"cpack made no verdictd_*.deb in {out}: {debs}")
         print("built: " + ", ".join(os.path.basename(d) for d in debs), flush=True)
