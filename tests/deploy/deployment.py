@@ -14,9 +14,26 @@ SKIP = 77  # CTest SKIP_RETURN_CODE
 MAX_EXPOSURE = 1.5
 
 
+def strict():
+    """CI mode (.ci/run sets VERDICTD_STRICT=1): a test that would skip fails."""
+    return os.environ.get("VERDICTD_STRICT") == "1"
+
+
 def skip(reason):
+    """Prints why the test is skipped and exits with the skip code; in CI mode
+    a skip is a failure (exit 1)."""
+    if strict():
+        print(f"FAIL: would skip, and CI mode allows no skip: {reason}", flush=True)
+        sys.exit(1)
     print(f"SKIP: {reason}", flush=True)
     sys.exit(SKIP)
+
+
+def skip_test(testcase, reason):
+    """unittest's skipTest, except in CI mode, where the test fails instead."""
+    if strict():
+        testcase.fail(f"would skip, and CI mode allows no skip: {reason}")
+    testcase.skipTest(reason)
 
 
 def source_dir():

@@ -124,7 +124,7 @@ class XtablesTemplates(unittest.TestCase):
     def setUp(self):
         for tool in ("iptables-restore", "ip6tables-restore", "ip6tables"):
             if shutil.which(tool) is None:
-                nslab.skip(f"needs '{tool}'")
+                nslab.skip_test(self, f"needs '{tool}'")
         self.lab = nslab.Lab(client_addresses=2)
         self.lab.setup()
         self.addCleanup(self.lab.cleanup)
@@ -259,7 +259,7 @@ class XtablesTemplates(unittest.TestCase):
 class NftTemplate(unittest.TestCase):
     def setUp(self):
         if shutil.which("nft") is None:
-            nslab.skip("needs 'nft' (nftables)")
+            nslab.skip_test(self, "needs 'nft' (nftables)")
         self.ns = f"vd{os.getpid()}nft"
         nslab.run(["ip", "netns", "add", self.ns])
         self.addCleanup(nslab.run, ["ip", "netns", "del", self.ns], check=False)
