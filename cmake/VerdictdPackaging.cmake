@@ -53,6 +53,7 @@ set(CPACK_DEBIAN_VERDICTD_PACKAGE_RECOMMENDS "iptables | nftables")
 set(CPACK_DEBIAN_VERDICTD_PACKAGE_SUGGESTS "prometheus, man-db")
 set(CPACK_DEBIAN_VERDICTD_PACKAGE_CONTROL_EXTRA
     ${CMAKE_CURRENT_LIST_DIR}/../deploy/debian/conffiles
+    ${CMAKE_CURRENT_LIST_DIR}/../deploy/debian/triggers
     ${CMAKE_CURRENT_LIST_DIR}/../deploy/debian/postinst
     ${CMAKE_CURRENT_LIST_DIR}/../deploy/debian/prerm
     ${CMAKE_CURRENT_LIST_DIR}/../deploy/debian/postrm)

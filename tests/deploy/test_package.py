@@ -40,6 +40,14 @@ EXPECTED = {
     "usr/share/doc/verdictd/metrics.md",
     "usr/share/doc/verdictd/rules.md",
     "usr/share/doc/verdictd/verdictd.example.toml",
+    # libipq: the shared library and its section 3 pages (headers, the .so
+    # link, the static archive and libipq.pc are in verdictd-dev).
+    "usr/lib/libipq.so.1",
+    "usr/lib/libipq.so.1.0.0",
+    "usr/share/man/man3/libipq.3",
+    *(f"usr/share/man/man3/ipq_{name}.3" for name in (
+        "create_handle", "destroy_handle", "read", "set_mode", "message_type", "get_packet",
+        "get_msgerr", "set_verdict", "ctl", "errstr", "perror")),
 }
 
 # Where a package could leave something behind. /var/cache/man (man-db's
