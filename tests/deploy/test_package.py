@@ -22,8 +22,8 @@ EXPECTED = {
     "usr/sbin/verdictd",
     "usr/lib/systemd/system/verdictd.service",
     "etc/verdictd/verdictd.toml",
-    "usr/share/man/man8/verdictd.8",
-    "usr/share/man/man5/verdictd.toml.5",
+    "usr/share/man/man8/verdictd.8.gz",
+    "usr/share/man/man5/verdictd.toml.5.gz",
     "usr/share/verdictd/firewall/verdictd.nft",
     "usr/share/verdictd/firewall/iptables.rules",
     "usr/share/verdictd/firewall/ip6tables.rules",
@@ -183,12 +183,12 @@ class Package(unittest.TestCase):
         result = deployment.run(["systemd-analyze", "verify", unit], check=False)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         # Quiet: ExecStart= exists and the Documentation= man pages open.
-        if not dpkg_excluded("/usr/share/man/man8/verdictd.8"):
+        if not dpkg_excluded("/usr/share/man/man8/verdictd.8.gz"):
             self.assertEqual(result.stderr.strip(), "", "systemd-analyze verify warned")
         deployment.check_exposure(self, unit)
 
     def test_man_pages_open(self):
-        if dpkg_excluded("/usr/share/man/man8/verdictd.8"):
+        if dpkg_excluded("/usr/share/man/man8/verdictd.8.gz"):
             deployment.skip_test(self, "this machine's dpkg path-exclude drops man pages")
         for args, title in ((["verdictd"], "VERDICTD(8)"), (["5", "verdictd.toml"], "VERDICTD.TOML(5)")):
             result = deployment.run(["man", "-P", "cat", *args], check=False)
