@@ -133,6 +133,13 @@ class SeccompEmulation(unittest.TestCase):
         self.assertEqual(result.stdout.strip(), "True True 1", result.stderr)
 
 
+    def test_loads_shared_objects(self):
+        # MemoryDenyWriteExecute= and extensions: dlopen maps a library's code
+        # read + execute, never writable and executable at once.
+        result = self.run_filtered("import ctypes\nctypes.CDLL('libmnl.so.0')\nprint('loaded')")
+        self.assertEqual(result.stdout.strip(), "loaded", result.stderr)
+
+
 class AsTheUnitRunsIt(unittest.TestCase):
     def setUp(self):
         self.lab = nslab.Lab(client_addresses=4)
