@@ -4,8 +4,8 @@
 #   sbin/verdictd                              the daemon (service/CMakeLists.txt)
 #   lib/systemd/system/verdictd.service        the hardened unit (ExecStart= names sbin/verdictd)
 #   <etc>/verdictd/verdictd.toml               default configuration (a conffile in the .deb)
-#   share/man/man8/verdictd.8                  verdictd(8)
-#   share/man/man5/verdictd.toml.5             verdictd.toml(5)
+#   share/man/man8/verdictd.8.gz               verdictd(8)
+#   share/man/man5/verdictd.toml.5.gz          verdictd.toml(5)
 #   share/verdictd/firewall/                   nftables, iptables and ip6tables templates + loader
 #   share/verdictd/prometheus/                 scrape configuration and alert rules
 #   share/verdictd/grafana/                    dashboard
@@ -44,13 +44,23 @@ install(CODE "
        FILES \"${_verdictd_stage}/verdictd.service\")
 " COMPONENT verdictd)
 
-# Man pages carry the project's version.
+# Man pages carry the project's version and are installed compressed, as
+# Debian policy asks (gzip -n: no name or time stamp, reproducible).
+find_program(VERDICTD_GZIP gzip REQUIRED)
+set(_verdictd_man_outputs)
 foreach(_verdictd_page verdictd.8 verdictd.toml.5)
-  configure_file(docs/man/${_verdictd_page} ${CMAKE_CURRENT_BINARY_DIR}/docs/man/${_verdictd_page} @ONLY)
+  set(_verdictd_man ${CMAKE_CURRENT_BINARY_DIR}/docs/man/${_verdictd_page})
+  configure_file(docs/man/${_verdictd_page} ${_verdictd_man} @ONLY)
+  add_custom_command(OUTPUT ${_verdictd_man}.gz
+                     COMMAND ${VERDICTD_GZIP} -9 -n -f -k ${_verdictd_man}
+                     DEPENDS ${_verdictd_man}
+                     COMMENT "Compressing man page ${_verdictd_page}")
+  list(APPEND _verdictd_man_outputs ${_verdictd_man}.gz)
 endforeach()
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/docs/man/verdictd.8
+add_custom_target(verdictd_man_pages ALL DEPENDS ${_verdictd_man_outputs})
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/docs/man/verdictd.8.gz
         DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT verdictd)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/docs/man/verdictd.toml.5
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/docs/man/verdictd.toml.5.gz
         DESTINATION ${CMAKE_INSTALL_MANDIR}/man5 COMPONENT verdictd)
 
 install(FILES deploy/firewall/verdictd.nft deploy/firewall/iptables.rules

@@ -49,6 +49,11 @@ set(CPACK_COMPONENT_VERDICTD_DESCRIPTION
 set(CPACK_DEBIAN_VERDICTD_PACKAGE_NAME verdictd)
 # Depends computed from the binary's shared libraries by dpkg-shlibdeps.
 set(CPACK_DEBIAN_VERDICTD_PACKAGE_SHLIBDEPS ON)
+# Shared libraries it carries (libipq) get a shlibs file (CPack's option is
+# global; only real shared objects count, so verdictd-dev's .so link adds
+# none) and the ldconfig trigger (deploy/debian/triggers: CPack adds its own
+# ldconfig calls only to the maintainer scripts it generates, not to ours).
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_VERDICTD_PACKAGE_RECOMMENDS "iptables | nftables")
 set(CPACK_DEBIAN_VERDICTD_PACKAGE_SUGGESTS "prometheus, man-db")
 set(CPACK_DEBIAN_VERDICTD_PACKAGE_CONTROL_EXTRA

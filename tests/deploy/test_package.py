@@ -8,6 +8,7 @@ or purge what someone else put there."""
 import fnmatch
 import glob
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -16,14 +17,15 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deployment  # noqa: E402
 
-# What the verdictd package carries (files and links), the layout of
-# cmake/VerdictdInstall.cmake for the prefix /usr.
+# What the verdictd package carries at least (files and links), the layout of
+# cmake/VerdictdInstall.cmake for the prefix /usr. Libraries of the tree add
+# their own files (libipq: the shared library and its man pages).
 EXPECTED = {
     "usr/sbin/verdictd",
     "usr/lib/systemd/system/verdictd.service",
     "etc/verdictd/verdictd.toml",
-    "usr/share/man/man8/verdictd.8",
-    "usr/share/man/man5/verdictd.toml.5",
+    "usr/share/man/man8/verdictd.8.gz",
+    "usr/share/man/man5/verdictd.toml.5.gz",
     "usr/share/verdictd/firewall/verdictd.nft",
     "usr/share/verdictd/firewall/iptables.rules",
     "usr/share/verdictd/firewall/ip6tables.rules",
@@ -48,6 +50,13 @@ EXPECTED = {
     *(f"usr/share/man/man3/ipq_{name}.3" for name in (
         "create_handle", "destroy_handle", "read", "set_mode", "message_type", "get_packet",
         "get_msgerr", "set_verdict", "ctl", "errstr", "perror")),
+}
+
+# Where files of each package may go, and nowhere else.
+ALLOWED = {
+    "verdictd": ("etc/verdictd/", "usr/sbin/", "usr/lib/systemd/system/", "usr/share/man/",
+                 "usr/share/verdictd/", "usr/share/doc/verdictd/", "usr/lib/"),
+    "verdictd-dev": ("usr/include/", "usr/lib/"),
 }
 
 # Where a package could leave something behind. /var/cache/man (man-db's
@@ -100,6 +109,10 @@ def snapshot():
             for name in files + dirs:
                 paths.add(os.path.join(base, name))
     return paths
+
+
+def package_name(deb):
+    return deployment.run(["dpkg-deb", "-f", deb, "Package"]).stdout.strip()
 
 
 def deb_files(deb):
@@ -157,9 +170,19 @@ class Package(unittest.TestCase):
 
     # --- the installed package -------------------------------------------
     def test_files_are_where_the_layout_says(self):
-        self.assertEqual(deb_files(self.deb), EXPECTED)
+        files = deb_files(self.deb)
+        self.assertEqual(sorted(EXPECTED - files), [], "missing from the package")
+        for deb in self.debs:
+            name = package_name(deb)
+            for path in deb_files(deb):
+                self.assertTrue(path.startswith(ALLOWED[name]), f"{name} ships {path}")
+        dev = [d for d in self.debs if package_name(d) == "verdictd-dev"]
+        for path in (deb_files(dev[0]) if dev else ()):
+            # Development files only: headers, static libraries, .so links,
+            # pkg-config and CMake package files.
+            self.assertRegex(path, r"^usr/include/|\.a$|\.so$|/pkgconfig/.*\.pc$|/cmake/", path)
         listed = set(deployment.run(["dpkg", "-L", "verdictd"]).stdout.split())
-        for path in EXPECTED:
+        for path in files:
             self.assertIn("/" + path, listed)
             if dpkg_excluded("/" + path):
                 print(f"/{path}: dropped by this machine's dpkg path-exclude", flush=True)
@@ -169,8 +192,7 @@ class Package(unittest.TestCase):
         self.assertTrue(os.access("/usr/share/verdictd/firewall/verdictd-firewall", os.X_OK))
 
     def test_config_is_a_conffile_and_valid(self):
-        deployment.run(["dpkg-deb", "-e", self.deb, os.path.join(self.tmp.name, "ctl")])
-        with open(os.path.join(self.tmp.name, "ctl", "conffiles")) as f:
+        with open(os.path.join(self.control_dir(), "conffiles")) as f:
             self.assertEqual(f.read().split(), ["/etc/verdictd/verdictd.toml"])
         result = deployment.run(["/usr/sbin/verdictd", "--check-config",
                                  "/etc/verdictd/verdictd.toml"], check=False)
@@ -191,12 +213,12 @@ class Package(unittest.TestCase):
         result = deployment.run(["systemd-analyze", "verify", unit], check=False)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         # Quiet: ExecStart= exists and the Documentation= man pages open.
-        if not dpkg_excluded("/usr/share/man/man8/verdictd.8"):
+        if not dpkg_excluded("/usr/share/man/man8/verdictd.8.gz"):
             self.assertEqual(result.stderr.strip(), "", "systemd-analyze verify warned")
         deployment.check_exposure(self, unit)
 
     def test_man_pages_open(self):
-        if dpkg_excluded("/usr/share/man/man8/verdictd.8"):
+        if dpkg_excluded("/usr/share/man/man8/verdictd.8.gz"):
             deployment.skip_test(self, "this machine's dpkg path-exclude drops man pages")
         for args, title in ((["verdictd"], "VERDICTD(8)"), (["5", "verdictd.toml"], "VERDICTD.TOML(5)")):
             result = deployment.run(["man", "-P", "cat", *args], check=False)
@@ -205,20 +227,42 @@ class Package(unittest.TestCase):
             self.assertIn("SEE ALSO", result.stdout)
 
     def test_cmake_install_carries_the_same_layout(self):
-        # As CPack installs: DESTDIR and the prefix /usr.
-        staged = os.path.join(self.tmp.name, "destdir")
-        deployment.cmake_install("/usr", destdir=staged)
-        self.assertEqual(deployment.tree(staged), deb_files(self.deb))
-        # Any other prefix: the same tree under it (with <prefix>/etc).
-        prefix = os.path.join(self.tmp.name, "prefix")
-        deployment.cmake_install(prefix)
-        relative = {p[len("usr/"):] if p.startswith("usr/") else p for p in deb_files(self.deb)}
-        self.assertEqual(deployment.tree(prefix), relative)
+        for deb in self.debs:
+            component = {"verdictd": "verdictd", "verdictd-dev": "dev"}[package_name(deb)]
+            # As CPack installs: DESTDIR and the prefix /usr.
+            staged = os.path.join(self.tmp.name, "destdir-" + component)
+            deployment.cmake_install("/usr", destdir=staged, component=component)
+            self.assertEqual(deployment.tree(staged), deb_files(deb))
+            # Any other prefix: the same tree under it (with <prefix>/etc).
+            prefix = os.path.join(self.tmp.name, "prefix-" + component)
+            deployment.cmake_install(prefix, component=component)
+            relative = {p[len("usr/"):] if p.startswith("usr/") else p for p in deb_files(deb)}
+            self.assertEqual(deployment.tree(prefix), relative)
+
+    def test_shared_libraries_are_registered(self):
+        libraries = [p for p in deb_files(self.deb) if re.search(r"\.so\.\d+$", p)]
+        if not libraries:
+            return  # nothing to register (no library of the tree installs one)
+        with open(os.path.join(self.control_dir(), "triggers")) as f:
+            self.assertIn("activate-noawait ldconfig", f.read())
+        with open(os.path.join(self.control_dir(), "shlibs")) as f:
+            shlibs = f.read()
+        cache = deployment.run(["ldconfig", "-p"]).stdout
+        for library in libraries:
+            name = os.path.basename(library)
+            self.assertIn(name, cache, f"{name} is not in the linker cache")
+            stem, _, major = name.rpartition(".so.")
+            self.assertIn(f"{stem} {major} verdictd (= ", shlibs)
+
+    def control_dir(self):
+        path = os.path.join(self.tmp.name, "control")
+        if not os.path.isdir(path):
+            deployment.run(["dpkg-deb", "-e", self.deb, path])
+        return path
 
     # --- purge: last (unittest runs tests in name order) ------------------
     def test_zz_purge_leaves_nothing(self):
-        names = [deployment.run(["dpkg-deb", "-f", deb, "Package"]).stdout.strip()
-                 for deb in self.debs]
+        names = [package_name(deb) for deb in self.debs]
         removed = deployment.run(["dpkg", "--purge", *sorted(names, key=len, reverse=True)])
         self.assertIn("Purging configuration files for verdictd", removed.stdout)
         for package in ("verdictd-dev", "verdictd"):

@@ -1,7 +1,7 @@
 """The hardened systemd unit, as `cmake --install` installs it into a
 temporary prefix (so ExecStart= names a binary that exists): accepted by
 `systemd-analyze verify` without a warning (Documentation= man pages found
-too), and an exposure of at most 1.5 in `systemd-analyze security
+too), man pages that render without a groff warning, and an exposure of at most 1.5 in `systemd-analyze security
 --offline=true`. The source unit deploy/verdictd.service is scored too."""
 import os
 import sys
@@ -57,6 +57,20 @@ class HardenedUnit(unittest.TestCase):
                        "IPAddressAllow=localhost", "ExecReload=/bin/kill -HUP $MAINPID"):
             self.assertIn(needed, lines)
         self.assertTrue(any(line.startswith("WatchdogSec=") for line in lines))
+
+    def test_man_pages_render_without_warnings(self):
+        man = deployment.tool("man")
+        for page, title in (("man8/verdictd.8.gz", "VERDICTD(8)"),
+                            ("man5/verdictd.toml.5.gz", "VERDICTD.TOML(5)")):
+            path = os.path.join(self.prefix, "share", "man", page)
+            result = deployment.run([man, "--warnings", "-l", "-P", "cat", path], check=False,
+                                    env=dict(os.environ, MANWIDTH="80"))
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(result.stderr.strip(), "", f"{page}: groff warned")
+            self.assertIn(title, result.stdout)
+            self.assertIn(f"verdictd {os.environ.get('VERDICTD_VERSION', '')}".strip(),
+                          result.stdout)
+            self.assertNotIn("@PROJECT_VERSION@", result.stdout)
 
     def test_default_config_is_valid_and_is_the_embedded_defaults(self):
         config = os.path.join(self.prefix, "etc", "verdictd", "verdictd.toml")

@@ -133,6 +133,13 @@ class SeccompEmulation(unittest.TestCase):
         self.assertEqual(result.stdout.strip(), "True True 1", result.stderr)
 
 
+    def test_loads_shared_objects(self):
+        # MemoryDenyWriteExecute= and extensions: dlopen maps a library's code
+        # read + execute, never writable and executable at once.
+        result = self.run_filtered("import ctypes\nctypes.CDLL('libmnl.so.0')\nprint('loaded')")
+        self.assertEqual(result.stdout.strip(), "loaded", result.stderr)
+
+
 class AsTheUnitRunsIt(unittest.TestCase):
     def setUp(self):
         self.lab = nslab.Lab(client_addresses=4)
@@ -203,8 +210,9 @@ enabled = false
 
     def test_check_config_passes_under_the_policy(self):
         # ExecStartPre= runs `verdictd --check-config` in the same sandbox.
-        result = self.lab.ns(self.lab.firewall, *sandboxed("0"), nslab.verdictd_bin(),
-                             "--check-config", self.config, check=False)
+        result = nslab.run(["ip", "netns", "exec", self.lab.firewall, *sandboxed("0"),
+                            nslab.verdictd_bin(), "--check-config", self.config], check=False,
+                           env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_without_group_root_the_kernel_table_is_unreadable(self):
