@@ -35,6 +35,7 @@ IPQ_TOOL = os.path.join(BUILD, "tests", "libipq", "ipq_tool")
 # ipq_errno values (libipq.h) and errno values.
 IPQ_ERR_HANDLE, IPQ_ERR_BIND, IPQ_ERR_RTRUNC, IPQ_ERR_RECVBUF, IPQ_ERR_TIMEOUT = 2, 4, 10, 14, 15
 EPERM, EBUSY, EINVAL, EMSGSIZE = 1, 16, 22, 90
+IPQ_COPY_META = 1
 RECORD_HEADER = 16 + 96  # nlmsghdr + offsetof(ipq_packet_msg_t, payload) on x86-64
 
 V6_CLIENT, V6_SERVER = "fd77:1::10", "fd77:2::2"
@@ -321,6 +322,21 @@ class Libipq(unittest.TestCase):
         self.assertEqual([p["data_len"] for p in packets], [20 + 8 + 100] * 5)
         self.assertEqual([p["length"] for p in packets], [RECORD_HEADER + 128] * 5)
         self.assertTrue(all(p["version"] == 4 for p in packets))
+
+    def test_second_set_mode_rebinds_with_the_new_copy_mode(self):
+        tool = self.start([IPQ_TOOL, "--then-mode", "meta", "--count", "2"])
+        self.legacy("-p", "udp", "--dport", "9111", "-j", "QUEUE")
+        receiver = self.receiver(9111, expect=2)
+        self.send(9111, 1)
+        first = tool.next_json()
+        self.assertEqual(first["data_len"], 20 + 8 + len("hello libipq"), first)
+        self.assertEqual(tool.next_json(), {"mode_changed": IPQ_COPY_META})
+        self.assertEqual(self.queue_stats(0)["copy_mode"], IPQ_COPY_META)
+        self.send(9111, 1)
+        second = tool.next_json()
+        self.assertEqual(tool.wait(), 0, tool.stderr())
+        self.assertEqual(second["data_len"], 0, second)
+        self.assertEqual(receiver.result()["received"], 2)
 
     def test_drop_verdict_delivers_nothing(self):
         tool = self.start([IPQ_TOOL, "--verdict", "drop", "--count", "25"])

@@ -5,7 +5,7 @@
  *
  *   ipq_tool [--family 4|6] [--mode none|meta|packet] [--range N] [--buf N]
  *            [--timeout US] [--verdict accept|drop] [--count N] [--reads N]
- *            [--hold N] [--verdict-thread]
+ *            [--hold N] [--verdict-thread] [--then-mode none|meta|packet]
  *
  * Prints {"ready": ...} once the queue is bound; {"packet": ...} per packet;
  * {"timeout": ...} per ipq_read() that returned 0; {"error": CALL, ...} and
@@ -14,7 +14,9 @@
  * undecided, then accepts all but the oldest, in order, and drops the
  * oldest last: consecutive accepts that became one batch verdict covering
  * the oldest would let it through. --verdict-thread gives the verdicts from
- * a second thread while the first blocks in ipq_read(). Exit: 0 done, 2 usage,
+ * a second thread while the first blocks in ipq_read(). --then-mode calls
+ * ipq_set_mode() again after the first packet and prints {"mode_changed"}.
+ * Exit: 0 done, 2 usage,
  * 3 ipq_create_handle, 4 ipq_set_mode, 5 ipq_read, 6 ipq_set_verdict.
  */
 #include <libipq.h>
@@ -83,7 +85,7 @@ int main(int argc, char **argv)
 	int timeout = 0;
 	unsigned int verdict = NF_ACCEPT;
 	long count = -1, reads = -1, packets = 0, calls = 0, hold = 0, held = 0;
-	int threaded = 0;
+	int threaded = 0, then_mode = -1;
 	pthread_t thread;
 	unsigned long held_ids[1024];
 	unsigned char *buf;
@@ -111,6 +113,8 @@ int main(int argc, char **argv)
 			count = atol(v);
 		else if (!strcmp(k, "--reads"))
 			reads = atol(v);
+		else if (!strcmp(k, "--then-mode"))
+			then_mode = !strcmp(v, "none") ? IPQ_COPY_NONE : !strcmp(v, "meta") ? IPQ_COPY_META : IPQ_COPY_PACKET;
 		else if (!strcmp(k, "--hold"))
 			hold = atol(v) > 1024 ? 1024 : atol(v);
 		else {
@@ -209,6 +213,16 @@ int main(int argc, char **argv)
 				return 6;
 			}
 			packets++;
+			if (then_mode >= 0 && packets == 1) {
+				if (ipq_set_mode(h, (unsigned char)then_mode, range) < 0) {
+					error_line("ipq_set_mode");
+					ipq_destroy_handle(h);
+					free(buf);
+					return 4;
+				}
+				printf("{\"mode_changed\": %d}\n", then_mode);
+				fflush(stdout);
+			}
 		}
 	}
 	if (threaded) {
