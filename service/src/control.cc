@@ -262,8 +262,7 @@ void ControlServer::Answer(Client& c) noexcept {
     return;
   }
   if (newline == std::string::npos && !c.ended) {
-    ReplyError(c.fd, "no complete command within " + std::to_string(kClientTimeoutMs / 1000) +
-                         " s (end it with a newline or close the writing side)");
+    ReplyError(c.fd, "no complete command within " + std::to_string(kClientTimeoutMs / 1000) + " s");
     return;
   }
   const std::string_view command = Trim(std::string_view(request).substr(0, newline));
