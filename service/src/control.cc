@@ -10,11 +10,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <ostream>
 #include <stdexcept>
+#include <vector>
 
 #include "verdictd/config/loader.h"
 #include "verdictd/config/values.h"
@@ -26,6 +29,8 @@ namespace {
 
 constexpr std::size_t kMaxRequest = 256;
 constexpr int kClientTimeoutMs = 1000;
+constexpr std::size_t kMaxClients = 32;  // connections read at once; more get "busy"
+constexpr int kListenBacklog = 64;
 
 std::string Errno() { return std::strerror(errno); }
 
@@ -123,7 +128,7 @@ ControlServer::ControlServer(std::string path, Handler handler,
   const int bound = ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address);
   const int bind_errno = errno;
   ::umask(old_mask);
-  if (bound != 0 || ::listen(listen_fd_, 16) != 0) {
+  if (bound != 0 || ::listen(listen_fd_, kListenBacklog) != 0) {
     const std::string why = std::strerror(bound != 0 ? bind_errno : errno);
     ::close(listen_fd_);
     throw std::runtime_error("cannot listen on control socket " + path_ + ": " + why +
@@ -152,66 +157,128 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::Serve() noexcept {
+  // Clients are read side by side (non-blocking), each until its command
+  // line is complete, it closes its writes, or its time is up: a client that
+  // sends nothing or dribbles bytes holds one slot for at most
+  // kClientTimeoutMs and never delays the others. Commands then run one at a
+  // time on this thread.
+  std::vector<Client> clients;
+  clients.reserve(kMaxClients);
+  std::vector<pollfd> fds;
   for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
+    fds.assign({{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}});
+    const auto now = std::chrono::steady_clock::now();
+    int timeout_ms = -1;
+    for (const Client& c : clients) {
+      fds.push_back({c.fd, POLLIN, 0});
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now).count();
+      const int ms = left < 0 ? 0 : static_cast<int>(left);
+      timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+    }
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0) {
       if (errno == EINTR) continue;
       spdlog::error("control socket: poll(): {}", Errno());
-      return;
+      break;
     }
-    if (fds[1].revents != 0) return;
-    if ((fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return;
-    const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    ServeOne(client);
-    ::close(client);
+    if (fds[1].revents != 0) break;
+    if ((fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) break;
+    // Reads first (fds[2 + i] belongs to clients[i]), then expiries, then
+    // new connections, so the indexes still match while reading.
+    const auto after_poll = std::chrono::steady_clock::now();
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      Client& c = clients[i];
+      const bool done = (fds[2 + i].revents != 0 && ReadSome(c)) || c.deadline <= after_poll;
+      if (done) {
+        Answer(c);
+        ::close(c.fd);
+      } else {
+        if (kept != i) clients[kept] = std::move(c);
+        ++kept;
+      }
+    }
+    clients.resize(kept);
+    if ((fds[0].revents & POLLIN) != 0) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) continue;
+      counters_.control_requests.Add();
+      if (clients.size() >= kMaxClients) {
+        ReplyError(fd, "busy: " + std::to_string(kMaxClients) +
+                           " control connections are waiting for their command; try again");
+        ::close(fd);
+        continue;
+      }
+      ucred peer{};
+      socklen_t peer_size = sizeof peer;
+      if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 ||
+          (peer.uid != 0 && peer.uid != ::geteuid())) {
+        ReplyError(fd, "permission denied");
+        ::close(fd);
+        continue;
+      }
+      clients.push_back({fd, {}, after_poll + std::chrono::milliseconds(kClientTimeoutMs), false});
+    }
+  }
+  for (const Client& c : clients) ::close(c.fd);
+}
+
+bool ControlServer::ReadSome(Client& c) noexcept {
+  char buffer[kMaxRequest + 1];
+  for (;;) {
+    const ssize_t n = ::recv(c.fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+    if (n <= 0) {  // end of its writes (or a reset): the command is what came
+      c.ended = true;
+      return true;
+    }
+    // Bounded: nothing past kMaxRequest + 1 bytes is kept (the size is at
+    // most kMaxRequest here, or the last call would have returned true).
+    const std::size_t room = kMaxRequest + 1 - c.request.size();
+    c.request.append(buffer, std::min(static_cast<std::size_t>(n), room));
+    if (c.request.find('\n') != std::string::npos || c.request.size() > kMaxRequest) return true;
   }
 }
 
-void ControlServer::ServeOne(int client) noexcept {
-  counters_.control_requests.Add();
+void ControlServer::ReplyError(int client, std::string_view why) noexcept {
+  counters_.control_errors.Add();
+  Reply(client, "error: " + std::string(why) + "\n");
+}
+
+void ControlServer::Reply(int client, std::string_view reply) noexcept {
+  // Blocking from here, bounded by the send timeout: a client that does not
+  // read a reply larger than its socket buffer costs at most that long.
+  ::fcntl(client, F_SETFL, ::fcntl(client, F_GETFL) & ~O_NONBLOCK);
   SetTimeouts(client, kClientTimeoutMs);
-  auto reply_error = [&](std::string_view why) {
-    counters_.control_errors.Add();
-    WriteAll(client, "error: " + std::string(why) + "\n");
-  };
-  ucred peer{};
-  socklen_t peer_size = sizeof peer;
-  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size) != 0 ||
-      (peer.uid != 0 && peer.uid != ::geteuid())) {
-    reply_error("permission denied");
+  WriteAll(client, reply);
+}
+
+void ControlServer::Answer(Client& c) noexcept {
+  const std::string& request = c.request;
+  const std::size_t newline = request.find('\n');
+  if (request.size() > kMaxRequest && (newline == std::string::npos || newline > kMaxRequest)) {
+    ReplyError(c.fd, "command longer than " + std::to_string(kMaxRequest) + " bytes");
     return;
   }
-  std::string request;
-  char buffer[kMaxRequest + 1];
-  while (request.find('\n') == std::string::npos && request.size() <= kMaxRequest) {
-    const ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      reply_error("no complete command within 1 s");
-      return;
-    }
-    if (n == 0) break;
-    request.append(buffer, static_cast<std::size_t>(n));
-  }
-  if (request.size() > kMaxRequest) {
-    reply_error("command longer than " + std::to_string(kMaxRequest) + " bytes");
+  if (newline == std::string::npos && !c.ended) {
+    ReplyError(c.fd, "no complete command within " + std::to_string(kClientTimeoutMs / 1000) + " s");
     return;
   }
-  const std::string_view command = Trim(std::string_view(request).substr(0, request.find('\n')));
+  const std::string_view command = Trim(std::string_view(request).substr(0, newline));
   if (!Printable(command)) {
-    reply_error("command contains non-printable bytes");
+    ReplyError(c.fd, "command contains non-printable bytes");
     return;
   }
   std::string reply;
   try {
     reply = handler_(command);
   } catch (const std::exception& e) {
-    reply_error(e.what());
+    ReplyError(c.fd, e.what());
     return;
   }
   if (!reply.starts_with("ok")) counters_.control_errors.Add();
-  WriteAll(client, reply);
+  Reply(c.fd, reply);
 }
 
 std::unique_ptr<ControlServer> StartControlServer(const std::string& path,

@@ -75,11 +75,11 @@ void Worker::Flush() noexcept {
   const bool ok = batcher_.Flush(sink_);
   const std::uint64_t now = MonotonicNanos();
   if (ok) {
-    consecutive_errors_ = 0;
+    send_errors_in_a_row_ = 0;
     counters_.verdict_latency.Observe(now - oldest_pending_ns_, flushed);
   } else {
     counters_.send_errors.Add();
-    ++consecutive_errors_;
+    ++send_errors_in_a_row_;
   }
   // Mirror the batcher's own counts into the scrape-visible counters.
   const queueio::BatcherStats& stats = batcher_.stats();
@@ -226,7 +226,8 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
   const queueio::ReceiveStatus status = ReceiveNext(allow_block);
   switch (status) {
     case queueio::ReceiveStatus::kOk: {
-      consecutive_errors_ = 0;
+      // Only the receive streak: packets arriving say nothing about sends.
+      receive_errors_in_a_row_ = 0;
       const std::uint64_t now = MonotonicNanos();
       HandleBatch(batch_, now);
       window_packets_ += batch_.datagrams.size();
@@ -258,7 +259,7 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
       break;
     case queueio::ReceiveStatus::kError:
       counters_.receive_errors.Add();
-      ++consecutive_errors_;
+      ++receive_errors_in_a_row_;
       Flush();
       break;
   }
@@ -272,7 +273,7 @@ void Worker::Drain() noexcept {
     const queueio::ReceiveStatus status = RunOnce(false);
     if (status == queueio::ReceiveStatus::kWouldBlock) break;
     if (status == queueio::ReceiveStatus::kError &&
-        consecutive_errors_ >= options_.max_consecutive_errors) {
+        receive_errors_in_a_row_ >= options_.max_consecutive_errors) {
       break;
     }
   }
@@ -282,10 +283,11 @@ void Worker::Drain() noexcept {
 WorkerExit Worker::Run() noexcept {
   WorkerExit exit = WorkerExit::kStopped;
   while (!stop_.load(std::memory_order_acquire)) {
-    const queueio::ReceiveStatus status = RunOnce(true);
-    if (consecutive_errors_ >= options_.max_consecutive_errors) {
+    RunOnce(true);
+    const bool receive_failing = receive_errors_in_a_row_ >= options_.max_consecutive_errors;
+    if (receive_failing || send_errors_in_a_row_ >= options_.max_consecutive_errors) {
       try {
-        fatal_reason_ = status == queueio::ReceiveStatus::kError
+        fatal_reason_ = receive_failing
                             ? std::string("receive failed: ") + std::strerror(batch_.last_errno)
                             : std::string("sending verdicts keeps failing");
       } catch (...) {

@@ -1,6 +1,7 @@
 #include "verdictd/service/control.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <vector>
 
 namespace verdictd::service {
 namespace {
@@ -83,6 +85,57 @@ TEST(ControlServer, malformed_input_gets_an_error_and_the_server_keeps_serving) 
   EXPECT_EQ(Raw(path, "status\r\n"), "ok status\n");
   EXPECT_EQ(counters.control_requests.value(), 6u);
   EXPECT_EQ(counters.control_errors.value(), 5u);
+}
+
+int ConnectOnly(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  return fd;
+}
+
+std::string ReadAll(int fd) {
+  std::string reply;
+  char buffer[512];
+  for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+    reply.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return reply;
+}
+
+TEST(ControlServer, a_silent_or_dribbling_client_delays_no_other) {
+  metrics::ServiceCounters counters;
+  const std::string path = SocketPath("ctl-slow");
+  ControlServer server(path, Echo, counters);
+  const int silent = ConnectOnly(path);
+  const int dribbling = ConnectOnly(path);
+  ASSERT_EQ(::send(dribbling, "st", 2, MSG_NOSIGNAL), 2);
+  // Served while both still wait for their deadline: nothing for them yet.
+  EXPECT_EQ(Raw(path, "status\n"), "ok status\n");
+  pollfd waiting[2] = {{silent, POLLIN, 0}, {dribbling, POLLIN, 0}};
+  EXPECT_EQ(::poll(waiting, 2, 0), 0);
+  ASSERT_EQ(::send(dribbling, "a", 1, MSG_NOSIGNAL), 1);
+  // One second in all, however the bytes trickle in.
+  EXPECT_EQ(ReadAll(silent), "error: no complete command within 1 s\n");
+  EXPECT_EQ(ReadAll(dribbling), "error: no complete command within 1 s\n");
+  EXPECT_EQ(counters.control_requests.value(), 3u);
+  EXPECT_EQ(counters.control_errors.value(), 2u);
+}
+
+TEST(ControlServer, connections_past_the_limit_get_busy_at_once) {
+  metrics::ServiceCounters counters;
+  const std::string path = SocketPath("ctl-busy");
+  ControlServer server(path, Echo, counters);
+  std::vector<int> waiting;
+  for (int i = 0; i < 32; ++i) waiting.push_back(ConnectOnly(path));
+  // Accepted in order, so the 33rd finds all 32 slots taken.
+  EXPECT_EQ(Raw(path, "status\n"),
+            "error: busy: 32 control connections are waiting for their command; try again\n");
+  for (const int fd : waiting) EXPECT_EQ(ReadAll(fd), "error: no complete command within 1 s\n");
+  EXPECT_EQ(Raw(path, "status\n"), "ok status\n");
 }
 
 TEST(ControlServer, replaces_a_stale_socket_and_refuses_a_live_one) {

@@ -131,6 +131,42 @@ TEST(VerdictBatcher, breaks_run_on_id_gap) {
   EXPECT_EQ(msgs[1].id, 4u);
 }
 
+// Packet ids are the kernel's 32-bit counter; after 0xffffffff comes 0. The
+// kernel's batch walk compares ids in serial order (nfq_id_after), so a run
+// across the wrap is one batch naming its last id.
+TEST(VerdictBatcher, folds_a_run_across_the_32_bit_wrap) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  for (std::uint32_t id : {0xfffffffdu, 0xfffffffeu, 0xffffffffu, 0u, 1u, 2u}) {
+    ASSERT_EQ(batcher.Add(id, Verdict::Accept()), AddStatus::kOk);
+  }
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[0].id, 2u);
+  EXPECT_EQ(batcher.stats().verdicts, 6u);
+}
+
+TEST(VerdictBatcher, splits_at_the_wrap_only_where_the_verdict_changes) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  ASSERT_EQ(batcher.Add(0xfffffffeu, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(0xffffffffu, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(0u, Verdict::Drop()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(1u, Verdict::Drop()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(3u, Verdict::Drop()), AddStatus::kOk);  // a gap: its own message
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[0].id, 0xffffffffu);
+  EXPECT_EQ(msgs[0].verdict, unsigned{NF_ACCEPT});
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[1].id, 1u);
+  EXPECT_EQ(msgs[1].verdict, unsigned{NF_DROP});
+  EXPECT_EQ(msgs[2].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[2].id, 3u);
+}
+
 TEST(VerdictBatcher, asks_for_flush_when_pending_limit_reached) {
   VerdictBatcher batcher(0, 4096, 3);
   MemoryQueue sink({}, 1, false);

@@ -7,14 +7,18 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <utility>
 
 #include "kernel_model.h"
 #include "verdictd/queueio/memory_queue.h"
+#include "verdictd/queueio/verdict_encoder.h"
 #include "verdictd/service/build_policy.h"
 #include "verdictd/test_fixtures/netlink_messages.h"
 
@@ -495,6 +499,211 @@ TEST(WorkerThread, stop_while_blocked_drains_what_arrived_meanwhile) {
   EXPECT_TRUE(kernel.problems().empty());
   EXPECT_TRUE(kernel.still_queued().empty()) << kernel.still_queued().size() << " left";
   EXPECT_EQ(counters.packets.value(), 150u);
+}
+
+// A source that plays a script of receive results: batches of datagrams and
+// failures (kError with an errno, kOverrun for ENOBUFS, kInterrupted for
+// EINTR). Once the script is played it calls on_empty (once) and would block.
+class ScriptedSource final : public queueio::PacketSource {
+ public:
+  struct Step {
+    queueio::ReceiveStatus status;
+    int error = 0;
+    std::vector<std::vector<std::uint8_t>> datagrams;
+  };
+  void Packets(std::uint32_t first, std::size_t count) {
+    steps_.push_back({queueio::ReceiveStatus::kOk, 0, PacketDatagrams(first, count)});
+  }
+  void Fail(queueio::ReceiveStatus status, int error, std::size_t times = 1) {
+    for (std::size_t i = 0; i < times; ++i) steps_.push_back({status, error, {}});
+  }
+  queueio::ReceiveStatus Receive(queueio::ReceiveBatch& batch, bool, int) noexcept override {
+    ++receives;
+    if (next_ == steps_.size()) {
+      if (on_empty) std::exchange(on_empty, nullptr)();
+      return queueio::ReceiveStatus::kWouldBlock;
+    }
+    const Step& step = steps_[next_++];
+    batch.last_errno = step.error;
+    out_.clear();
+    for (const auto& d : step.datagrams) out_.push_back({d, false});
+    batch.datagrams = out_;
+    return step.status;
+  }
+  std::function<void()> on_empty;
+  std::size_t receives = 0;
+  bool played() const { return next_ == steps_.size(); }
+
+ private:
+  std::vector<Step> steps_;
+  std::size_t next_ = 0;
+  std::vector<queueio::Datagram> out_;
+};
+
+// A sink that refuses every send, as a socket whose peer is gone would.
+class RefusingSink final : public queueio::VerdictSink {
+ public:
+  queueio::SendStatus Send(std::span<const std::uint8_t>) noexcept override {
+    ++calls;
+    return queueio::SendStatus::kError;
+  }
+  std::size_t calls = 0;
+};
+
+TEST(WorkerErrors, a_receive_error_flushes_what_is_pending_counts_and_carries_on) {
+  ScriptedSource source;
+  source.Packets(1, 10);
+  source.Fail(queueio::ReceiveStatus::kError, EIO);
+  source.Packets(11, 5);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(256, 1'000'000);
+  options.max_consecutive_errors = 3;
+  Worker worker(options, source, sink, exchange, counters);
+  source.on_empty = [&] { worker.RequestStop(); };
+  EXPECT_EQ(worker.Run(), WorkerExit::kStopped);
+  EXPECT_TRUE(worker.fatal_reason().empty());
+  EXPECT_EQ(counters.receive_errors.value(), 1u);
+  EXPECT_EQ(counters.packets.value(), 15u);
+  // The error sent the first ten at once instead of holding them.
+  ASSERT_GE(sink.sent().size(), 2u);
+  KernelModel first;
+  first.QueueRange(1, 10);
+  first.Apply(sink.sent().front());
+  EXPECT_TRUE(first.still_queued().empty());
+  KernelModel kernel;
+  kernel.QueueRange(1, 15);
+  kernel.ApplyAll(sink.sent());
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_TRUE(kernel.still_queued().empty());
+}
+
+TEST(WorkerErrors, gives_up_after_max_consecutive_receive_errors_and_says_why) {
+  ScriptedSource source;
+  source.Packets(1, 4);
+  source.Fail(queueio::ReceiveStatus::kError, EBADF, 5);
+  source.Packets(5, 4);  // never reached
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(256, 1'000'000);
+  options.max_consecutive_errors = 5;
+  Worker worker(options, source, sink, exchange, counters);
+  EXPECT_EQ(worker.Run(), WorkerExit::kFatalError);
+  EXPECT_EQ(worker.fatal_reason(), std::string("receive failed: ") + std::strerror(EBADF));
+  EXPECT_EQ(counters.receive_errors.value(), 5u);
+  // The packets before the errors got their verdicts; the drain after the
+  // give-up still read what followed (the socket may be fine for a drain).
+  KernelModel kernel;
+  kernel.QueueRange(1, 8);
+  kernel.ApplyAll(sink.sent());
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_TRUE(kernel.still_queued().empty()) << kernel.still_queued().size() << " left";
+}
+
+TEST(WorkerErrors, errors_between_successes_never_add_up_to_a_give_up) {
+  ScriptedSource source;
+  std::uint32_t id = 1;
+  for (int round = 0; round < 10; ++round) {
+    source.Fail(queueio::ReceiveStatus::kError, EIO, 4);  // one short of the limit
+    source.Packets(id, 3);
+    id += 3;
+  }
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(256, 1'000'000);
+  options.max_consecutive_errors = 5;
+  Worker worker(options, source, sink, exchange, counters);
+  source.on_empty = [&] { worker.RequestStop(); };
+  EXPECT_EQ(worker.Run(), WorkerExit::kStopped);
+  EXPECT_EQ(counters.receive_errors.value(), 40u);
+  EXPECT_EQ(counters.packets.value(), 30u);
+}
+
+TEST(WorkerErrors, enobufs_and_interrupts_are_counted_or_ignored_never_fatal) {
+  ScriptedSource source;
+  source.Packets(1, 8);
+  // Far more than the error limit: an overrun is the kernel losing messages
+  // (counted), an interrupt is a signal; neither is the socket failing.
+  source.Fail(queueio::ReceiveStatus::kOverrun, ENOBUFS, 20);
+  source.Fail(queueio::ReceiveStatus::kInterrupted, EINTR, 20);
+  source.Packets(9, 8);
+  queueio::MemoryQueue sink({}, 1, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kDrop, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(256, 1'000'000);
+  options.max_consecutive_errors = 3;
+  Worker worker(options, source, sink, exchange, counters);
+  source.on_empty = [&] { worker.RequestStop(); };
+  EXPECT_EQ(worker.Run(), WorkerExit::kStopped);
+  EXPECT_EQ(counters.enobufs.value(), 20u);
+  EXPECT_EQ(counters.receive_errors.value(), 0u);
+  EXPECT_EQ(counters.packets.value(), 16u);
+  KernelModel kernel;
+  kernel.QueueRange(1, 16);
+  kernel.ApplyAll(sink.sent());
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_TRUE(kernel.still_queued().empty());
+  for (const auto& [packet, code] : kernel.verdicts()) EXPECT_EQ(code, NF_DROP) << packet;
+}
+
+TEST(WorkerErrors, gives_up_when_sending_verdicts_keeps_failing) {
+  ScriptedSource source;
+  for (std::uint32_t id = 1; id <= 20; ++id) source.Packets(id, 1);
+  RefusingSink sink;
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  WorkerOptions options = Options(1, 1'000'000);  // every verdict is its own send
+  options.max_consecutive_errors = 4;
+  Worker worker(options, source, sink, exchange, counters);
+  EXPECT_EQ(worker.Run(), WorkerExit::kFatalError);
+  EXPECT_EQ(worker.fatal_reason(), "sending verdicts keeps failing");
+  // Packets kept arriving between the failed sends; they did not reset the count.
+  EXPECT_GE(counters.send_errors.value(), 4u);
+  EXPECT_GE(sink.calls, 4u);
+}
+
+// Packet ids are the kernel's 32-bit counter: after 0xffffffff comes 0.
+TEST(WorkerIds, a_run_across_the_32_bit_wrap_is_one_batch_the_kernel_applies_to_all) {
+  constexpr std::uint32_t kFirst = 0xffffff00u;
+  constexpr std::size_t kPackets = 512;  // 0xffffff00 .. 0xffffffff, 0 .. 0xff
+  queueio::MemoryQueue queue(PacketDatagrams(kFirst, kPackets), 64, false);
+  PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
+  metrics::WorkerCounters counters;
+  Worker worker(Options(kPackets, 1'000'000), queue, queue, exchange, counters);
+  RunUntilIdle(worker);
+  ASSERT_EQ(queue.sent().size(), 1u);
+  const auto messages = test_fixtures::DecodeVerdicts(queue.sent().front());
+  ASSERT_TRUE(messages);
+  ASSERT_EQ(messages->size(), 1u);
+  EXPECT_EQ(messages->front().type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(messages->front().id, 0xffu);  // the last id, after the wrap
+  KernelModel kernel;
+  kernel.QueueRange(kFirst, kPackets);
+  kernel.ApplyAll(queue.sent());
+  EXPECT_TRUE(kernel.problems().empty()) << kernel.problems().front();
+  EXPECT_TRUE(kernel.still_queued().empty()) << kernel.still_queued().size() << " left";
+  EXPECT_EQ(kernel.verdicts().size(), kPackets);
+  EXPECT_EQ(kernel.verdicts().count(0xffffffffu), 1u);
+  EXPECT_EQ(kernel.verdicts().count(0u), 1u);
+}
+
+TEST(WorkerIds, the_kernel_model_stops_a_batch_at_the_first_later_id_across_the_wrap) {
+  // What the kernel does with a batch verdict up to 0xffffffff when 0 and 1
+  // (queued after it) are waiting too: they are after it, so not covered.
+  KernelModel kernel;
+  kernel.QueueRange(0xfffffffeu, 4);
+  std::vector<std::uint8_t> buffer(256);
+  const std::size_t n = queueio::EncodeBatchVerdict(buffer, 0, 0xffffffffu,
+                                                    queueio::Verdict::Accept(), 1);
+  ASSERT_GT(n, 0u);
+  buffer.resize(n);
+  kernel.Apply(buffer);
+  EXPECT_TRUE(kernel.problems().empty());
+  EXPECT_EQ(kernel.verdicts().size(), 2u);
+  EXPECT_EQ(kernel.still_queued(), (std::set<std::uint32_t>{0u, 1u}));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // messages as the kernel's semantics allow.
 //
 // Batching rule: the kernel applies NFQNL_MSG_VERDICT_BATCH to every queued
-// id <= the one given. Verdicts are therefore added in the order the packets
+// id <= the one given (precisely: to the oldest queued packets up to the
+// first id after the given one in 32-bit serial order, so runs across the
+// wrap from 0xffffffff to 0 fold like any other). Verdicts are therefore added in the order the packets
 // were received, and a run of plain verdicts with the same kind and mark is
 // folded into one batch message only while no packet received before the
 // run's end is still undecided (see Defer()). A run holds consecutive ids

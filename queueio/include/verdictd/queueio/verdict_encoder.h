@@ -21,7 +21,9 @@ std::size_t EncodeVerdict(std::span<std::uint8_t> out, std::uint16_t queue_num, 
                           const Verdict& verdict, std::uint32_t seq) noexcept;
 
 // NFQNL_MSG_VERDICT_BATCH: the kernel applies `verdict` (and its mark, if any)
-// to every packet still queued whose id is <= `last_id`. `verdict` must not
+// to the packets at the head of the queue (oldest first) up to the first one
+// whose id comes after `last_id` in 32-bit serial order, so a run of ids that
+// wrapped past 0xffffffff to 0 is covered whole. `verdict` must not
 // carry a replacement payload or connmark (the kernel ignores them in a batch).
 std::size_t EncodeBatchVerdict(std::span<std::uint8_t> out, std::uint16_t queue_num,
                                std::uint32_t last_id, const Verdict& verdict,

@@ -8,15 +8,20 @@
 //
 // The socket is created with mode 0600 (only its owner, normally root, can
 // connect) and peers whose uid is neither 0 nor ours are refused. One server
-// thread serves clients one after the other, each bounded by a one-second
-// timeout, so a stuck client delays the next by at most that. Malformed input
-// gets an error reply; it never stops the server.
+// thread reads up to 32 clients at once, each for at most one second in all:
+// a client that sends nothing, dribbles bytes or never ends its line gets
+// "error: no complete command within 1 s" and is closed, and never delays
+// the others; a 33rd gets "error: busy: ..." at once. Past 256 bytes without
+// a newline the reply is "error: command longer than 256 bytes" and the rest
+// is not read. Commands run one at a time. Malformed input gets an error
+// reply; it never stops the server.
 //
 // Control-plane code: constructors throw std::runtime_error with a one-line
 // message; nothing here runs on the packet path.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <iosfwd>
 #include <memory>
@@ -49,8 +54,17 @@ class ControlServer {
   const std::string& path() const { return path_; }
 
  private:
+  struct Client {
+    int fd;
+    std::string request;  // at most kMaxRequest + 1 bytes
+    std::chrono::steady_clock::time_point deadline;
+    bool ended;  // the client closed its writing side
+  };
   void Serve() noexcept;
-  void ServeOne(int client) noexcept;
+  bool ReadSome(Client& client) noexcept;  // true: the command is complete (or cannot be)
+  void Answer(Client& client) noexcept;
+  void Reply(int client, std::string_view reply) noexcept;
+  void ReplyError(int client, std::string_view why) noexcept;
 
   std::string path_;
   Handler handler_;

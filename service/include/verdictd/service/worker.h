@@ -68,7 +68,8 @@ struct WorkerOptions {
   // Verdict buffer size: enough for batch_capacity verdicts with marks (a
   // full buffer only flushes early).
   std::size_t send_buffer_bytes = 64 * 1024;
-  // Consecutive receive or send errors after which the worker gives up.
+  // Receive errors in a row, or send errors in a row (counted apart), after
+  // which the worker gives up.
   std::uint32_t max_consecutive_errors = 1000;
 };
 
@@ -140,7 +141,10 @@ class Worker {
   std::uint64_t reported_batch_messages_ = 0;
   std::uint64_t reported_single_messages_ = 0;
   std::uint64_t reported_sends_ = 0;
-  std::uint32_t consecutive_errors_ = 0;
+  // Failed receives and failed sends in a row, apart: a steady stream of
+  // packets must not hide a socket that refuses every verdict.
+  std::uint32_t receive_errors_in_a_row_ = 0;
+  std::uint32_t send_errors_in_a_row_ = 0;
   std::string fatal_reason_;
 };
 
