@@ -65,6 +65,7 @@ std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const 
       q.gso = range.gso;
       q.conntrack = range.conntrack;
       q.uid_gid = range.uid_gid;
+      q.secctx = range.secctx;
       q.receive_buffer_bytes = range.receive_buffer_bytes;
       q.batch_size = range.receive_batch;
       entry.cpu = range.cpus.empty() ? cpus[i % cpus.size()] : range.cpus[i];
@@ -109,6 +110,7 @@ std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& repo
   add(q.gso, "gso");
   add(q.conntrack, "conntrack");
   add(q.uid_gid, "uid-gid");
+  add(q.secctx, "secctx");
   if (flags.empty()) flags = "none";
   std::string line = "queue " + std::to_string(q.queue_num) + ": cpu " +
                      (plan.cpu < 0 ? std::string("any") : std::to_string(plan.cpu)) +
@@ -161,6 +163,7 @@ std::string QueueSettingChanges(const QueuePlan& running, const QueuePlan& next)
   note(a.gso != b.gso, "gso", a.gso, b.gso);
   note(a.conntrack != b.conntrack, "conntrack", a.conntrack, b.conntrack);
   note(a.uid_gid != b.uid_gid, "uid_gid", a.uid_gid, b.uid_gid);
+  note(a.secctx != b.secctx, "secctx", a.secctx, b.secctx);
   note(a.receive_buffer_bytes != b.receive_buffer_bytes, "receive_buffer_bytes",
        a.receive_buffer_bytes, b.receive_buffer_bytes);
   note(a.batch_size != b.batch_size, "receive_batch", a.batch_size, b.batch_size);
