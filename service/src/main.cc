@@ -142,7 +142,9 @@ int RunDaemon(const service::ConfigSource& source) {
     config = LoadConfiguration(source);
     service::SetLogLevel(config.log.level);
     cpus = service::AllowedCpus();
-    plan = service::PlanQueues(config, cpus);
+    std::string cpu_warnings;  // (operations) fanout CPUs this process may not use
+    plan = service::PlanQueues(config, cpus, &cpu_warnings);
+    if (!cpu_warnings.empty()) spdlog::warn("CPU mapping: {}", cpu_warnings);
     service::RequireNetAdmin();
     // (metrics) Opens the root-only kernel queue table before privileges go.
     metrics_endpoint = std::make_unique<service::DaemonMetrics>(config.metrics);

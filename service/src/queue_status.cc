@@ -69,7 +69,7 @@ std::string Latency(std::optional<double> seconds) {
   if (*seconds > 1.0) return ">1s";
   if (*seconds == 1.0) return "<=1s";
   if (*seconds >= 1e-3) {
-    std::snprintf(text, sizeof text, "<=%.0fms", *seconds * 1e3);
+    std::snprintf(text, sizeof text, "<=%.3gms", *seconds * 1e3);
   } else {
     std::snprintf(text, sizeof text, "<=%.0fus", *seconds * 1e6);
   }

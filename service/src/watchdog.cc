@@ -29,8 +29,12 @@ bool WorkerWatchdog::Check(std::span<const WorkerProgress> workers, std::uint64_
   for (const WorkerProgress& worker : workers) {
     State state;
     if (const auto it = states_.find(worker.queue); it != states_.end()) state = it->second;
-    else state = State{worker.heartbeat, now_ns, false};
-    if (worker.heartbeat != state.heartbeat || !worker.work_waiting) {
+    else state = State{worker.heartbeat, now_ns, false, false};
+    // The bound runs from the first sample that saw work waiting without the
+    // heartbeat moving since.
+    const bool newly_waiting = worker.work_waiting && !state.waiting;
+    state.waiting = worker.work_waiting;
+    if (worker.heartbeat != state.heartbeat || !worker.work_waiting || newly_waiting) {
       state.heartbeat = worker.heartbeat;
       state.since_ns = now_ns;
       if (state.stalled) {

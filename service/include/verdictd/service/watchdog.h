@@ -49,8 +49,9 @@ class WorkerWatchdog {
  private:
   struct State {
     std::uint64_t heartbeat = 0;
-    std::uint64_t since_ns = 0;  // when the heartbeat last moved (or nothing waited)
+    std::uint64_t since_ns = 0;  // when the heartbeat last moved (or work began to wait)
     bool stalled = false;
+    bool waiting = false;  // work waited at the last sample
   };
   std::uint64_t stall_bound_ns_;
   std::map<std::uint16_t, State> states_;
