@@ -397,7 +397,11 @@ void ApplyOverride(toml::table& root, std::string_view assignment,
     const auto dot = rest.find('.');
     const std::string_view segment = rest.substr(0, dot);
     bool ok = true;
-    const auto [name, index] = SplitIndex(segment, ok);
+    // Plain variables, not structured bindings: clang 14 cannot capture
+    // those in the lambdas below.
+    const auto split = SplitIndex(segment, ok);
+    const auto& name = split.first;
+    const auto index = split.second;
     if (!ok || name.empty()) {
       out.push_back(OverrideError(key, "expected a key like verdict.default or "
                                        "queues[0].count, found \"" + key + "\""));

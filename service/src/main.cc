@@ -257,13 +257,17 @@ int RunDaemon(const service::ConfigSource& source) {
                  watchdog_usec / 1000, watchdog.stall_bound_ns() / 1'000'000);
   }
   bool was_healthy = true;
+  std::uint64_t status_ns = 0;  // when STATUS= was last refreshed
   for (;;) {
     const int signal = signals.Wait(tick_ms);
     {
       const std::vector<service::WorkerProgress> progress = service.Progress();
-      const bool healthy = watchdog.Check(progress, service::MonotonicNanos());
-      if (healthy != was_healthy || signal == 0) {
+      const std::uint64_t now = service::MonotonicNanos();
+      const bool healthy = watchdog.Check(progress, now);
+      // A change of health at once; the counts at most once a second.
+      if (notifier.enabled() && (healthy != was_healthy || now - status_ns >= 1'000'000'000)) {
         notifier.Status(StatusLine(service, exchange->generation(), watchdog.stalled()));
+        status_ns = now;
       }
       was_healthy = healthy;
       if (healthy) notifier.WatchdogPing();
