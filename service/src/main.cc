@@ -261,7 +261,18 @@ int RunDaemon(const service::ConfigSource& source) {
   for (;;) {
     const int signal = signals.Wait(tick_ms);
     {
-      const std::vector<service::WorkerProgress> progress = service.Progress();
+      std::vector<service::WorkerProgress> progress = service.Progress();
+      // Packets the kernel holds for a worker count as waiting work too (a
+      // worker stuck inside a batch may have drained its socket).
+      if (const metrics::QueueCollector* kernel = metrics_endpoint->queues()) {
+        if (const service::KernelTable table = kernel->ReadKernelTable()) {
+          for (service::WorkerProgress& p : progress) {
+            for (const queueio::KernelQueueStats& row : *table) {
+              if (row.queue_num == p.queue && row.queue_total > 0) p.work_waiting = true;
+            }
+          }
+        }
+      }
       const std::uint64_t now = service::MonotonicNanos();
       const bool healthy = watchdog.Check(progress, now);
       // A change of health at once; the counts at most once a second.

@@ -1,8 +1,8 @@
 // Stall detection for the workers, behind systemd's watchdog (WatchdogSec=)
 // and the verdictd_worker_stalled / verdictd_worker_stalls_total metrics.
 //
-// A worker is stalled when work waits for it (its socket is readable, or it
-// holds verdicts not yet sent) and its heartbeat (WorkerCounters::heartbeat,
+// A worker is stalled when work waits for it (its socket is readable, it
+// holds verdicts not yet sent, or the kernel holds packets for it) and its heartbeat (WorkerCounters::heartbeat,
 // one per loop iteration) has not moved for `stall_bound`. An idle worker is
 // never stalled: its blocking receive times out every stop_check_ms and the
 // loop comes round anyway, and nothing waits for it. The daemon pings the
@@ -27,7 +27,7 @@ namespace verdictd::service {
 struct WorkerProgress {
   std::uint16_t queue = 0;
   std::uint64_t heartbeat = 0;
-  bool work_waiting = false;  // readable socket or pending verdicts
+  bool work_waiting = false;  // readable socket, pending verdicts or a kernel backlog
   // Where stalled/stalls are recorded; may be nullptr (tests).
   metrics::WorkerCounters* counters = nullptr;
 };
