@@ -68,6 +68,9 @@ struct WorkerOptions {
   // Verdict buffer size: enough for batch_capacity verdicts with marks (a
   // full buffer only flushes early).
   std::size_t send_buffer_bytes = 64 * 1024;
+  // False when the kernel lacks nf_conntrack_netlink (BindReport): connmarks
+  // are left out of verdicts and counted (WorkerCounters::connmarks_stripped).
+  bool connmark_supported = true;
   // Receive errors in a row, or send errors in a row (counted apart), after
   // which the worker gives up.
   std::uint32_t max_consecutive_errors = 1000;
@@ -100,6 +103,14 @@ class Worker {
   // Sends every pending verdict now.
   void Flush() noexcept;
 
+  // Test seam for the watchdog: the loop pauses `ms` once, at its next
+  // iteration, without receiving (as a worker stuck in a decider would).
+  // Only the test build's control command (`debug stall`, main.cc with
+  // VERDICTD_TEST_HOOKS) calls it; the release binary has no way to.
+  void RequestTestStall(std::uint32_t ms) noexcept {
+    test_stall_ms_.store(ms, std::memory_order_relaxed);
+  }
+
   const queueio::BatcherStats& batcher_stats() const noexcept { return batcher_.stats(); }
   // The batching settings in force (they change with a new policy generation).
   std::size_t batch_size() const noexcept { return options_.batch_size; }
@@ -120,6 +131,7 @@ class Worker {
   void HandOverState(const Policy& from, const Policy& to) noexcept;
   std::uint64_t CoalesceNanos() const noexcept;
   void Drain() noexcept;
+  void TestStall(std::uint32_t ms) noexcept;
 
   WorkerOptions options_;
   queueio::PacketSource& source_;
@@ -130,6 +142,7 @@ class Worker {
   queueio::ReceiveBatch batch_;
   std::function<void()> drain_hook_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::uint32_t> test_stall_ms_{0};
 
   std::uint64_t applied_generation_;  // the policy whose batching settings are in options_
   const Policy* last_policy_ = nullptr;  // the policy of the last batch (reported to the exchange)
@@ -141,6 +154,7 @@ class Worker {
   std::uint64_t reported_batch_messages_ = 0;
   std::uint64_t reported_single_messages_ = 0;
   std::uint64_t reported_sends_ = 0;
+  std::uint64_t reported_connmarks_stripped_ = 0;
   // Failed receives and failed sends in a row, apart: a steady stream of
   // packets must not hide a socket that refuses every verdict.
   std::uint32_t receive_errors_in_a_row_ = 0;
