@@ -141,6 +141,7 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
       copy.packet.token = table_->Token(slot);
       copy.edited = true;  // edits happen in the slot itself
       current = &copy;
+      table_->Arm(slot);
     }
     verdictd_verdict_t out{};
     const std::uint64_t calls = counters.calls.value();
@@ -153,9 +154,13 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
     } else {
       r = link.extension->api().process(link.instance, &current->packet, &out);
     }
-    if (r >= VERDICTD_ACCEPT && r <= VERDICTD_PENDING) {
-      counters.results[static_cast<std::size_t>(r)].Add();
+    if (r < VERDICTD_ACCEPT || r > VERDICTD_PENDING) {
+      // Not a result of this ABI: counted, and the next extension decides.
+      counters.errors.Add();
+      if (slot >= 0) table_->Release(slot);
+      continue;
     }
+    counters.results[static_cast<std::size_t>(r)].Add();
     if (r == VERDICTD_PENDING) {
       if (slot < 0) {
         counters.errors.Add();  // PENDING without VERDICTD_EXT_MAY_PEND: passed on

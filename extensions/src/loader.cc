@@ -71,11 +71,13 @@ int OpenChecked(const LoadPolicy& policy, const std::string& file, std::string& 
   return fd;
 }
 
-// dlopen through the checked descriptor; returns the handle and entry.
+// dlopen by path, after the checks: the directory is root-owned and not
+// writable by others, so only root can replace the checked file in between.
+// (Loading through /proc/self/fd/N would make glibc take a reused fd number
+// for an object it already has open under that name.)
 void* OpenLibrary(int fd, const std::string& path, const verdictd_extension_api_t*& api) {
-  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  void* handle = ::dlopen(proc.c_str(), RTLD_NOW | RTLD_LOCAL);
   ::close(fd);
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* error = ::dlerror();
     Fail(path, std::string("dlopen failed: ") + (error != nullptr ? error : "unknown error"));

@@ -74,7 +74,26 @@ int PendingTable::Reserve() noexcept {
   return slot;
 }
 
-void PendingTable::Release(int slot) noexcept { free_.push_back(slot); }
+void PendingTable::Arm(int index) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  const std::uint64_t seq = slot.state.load(std::memory_order_relaxed) >> 8;
+  slot.abandoned = false;
+  slot.state.store(Word(seq, kBusy), std::memory_order_release);
+}
+
+void PendingTable::Release(int index) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  std::uint64_t word = slot.state.load(std::memory_order_acquire);
+  const std::uint64_t seq = word >> 8;
+  if (slot.state.compare_exchange_strong(word, Word((seq + 1) & 0xffffffffu, kFree),
+                                         std::memory_order_acq_rel)) {
+    free_.push_back(index);
+    return;
+  }
+  // Completed although process() did not return PENDING: the completion is
+  // in the ring (or about to be); Poll() discards it and frees the slot.
+  slot.abandoned = true;
+}
 
 std::uint64_t PendingTable::Token(int slot) const noexcept {
   const std::uint64_t seq = slots_[static_cast<std::size_t>(slot)].state.load(
@@ -94,7 +113,6 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
   slot.timeout_verdict = timeout_verdict;
   slot.overflow_verdict = overflow_verdict;
   slot.counters = counters;
-  slot.abandoned = false;
   slot.prev = tail_;
   slot.next = -1;
   if (tail_ >= 0) {
@@ -106,10 +124,6 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
   last_begun_ = index;
   ++pending_;
   counters->pending_started.Add();
-  // The work may already run (it was submitted inside process()); it can
-  // only complete once the state says busy, so publish that last.
-  const std::uint64_t seq = slot.state.load(std::memory_order_relaxed) >> 8;
-  slot.state.store(Word(seq, kBusy), std::memory_order_release);
 }
 
 queueio::Verdict PendingTable::AbandonLast() noexcept {

@@ -69,9 +69,13 @@ class PendingTable {
   int Reserve() noexcept;
   PacketContext& context(int slot) noexcept { return slots_[static_cast<std::size_t>(slot)].context; }
   std::uint64_t Token(int slot) const noexcept;
+  // Worker, before process(): the slot may be completed from now on (the
+  // extension may hand the work off and see it finish before process()
+  // returns).
+  void Arm(int slot) noexcept;
   // Worker: the extension returned something else; the slot is free again.
   void Release(int slot) noexcept;
-  // Worker: process() returned PENDING.
+  // Worker: process() returned PENDING (a completion may already be in).
   void Begin(int slot, std::uint32_t id, std::uint64_t deadline_ns, const ResultContext& result,
              queueio::Verdict timeout_verdict, queueio::Verdict overflow_verdict,
              ExtensionWorkerCounters* counters) noexcept;

@@ -5,8 +5,9 @@
 // file at the first failure: the directory is a directory owned by root and
 // not writable by group or others; the file is a regular file (not a
 // symbolic link) in it, owned by root and not writable by group or others;
-// dlopen(RTLD_NOW | RTLD_LOCAL) succeeds (the file is opened once and loaded
-// through /proc/self/fd, so the checked file is the loaded one); the entry
+// dlopen(RTLD_NOW | RTLD_LOCAL) of that path succeeds (the directory being
+// root-owned and not writable by others, only root can swap the file after
+// the check); the entry
 // symbol exists; the ABI major matches and api_size covers version 1.0; the
 // name matches the configured one; the required functions are present; and
 // load(params) returns 0 (else its own error text is the message). The
