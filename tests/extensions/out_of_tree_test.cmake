@@ -24,7 +24,7 @@ endif()
 run(nm -D --defined-only ${WORK_DIR}/build/template.so)
 string(REGEX MATCHALL "[^\n]+ [TDRB] [^\n]+" exported "${LAST_OUTPUT}")
 list(LENGTH exported count)
-if(NOT count EQUAL 1 OR NOT LAST_OUTPUT MATCHES " R verdictd_extension")
+if(NOT count EQUAL 1 OR NOT LAST_OUTPUT MATCHES " [DR] verdictd_extension")
   message(FATAL_ERROR "template.so must export only verdictd_extension, exports:\n${LAST_OUTPUT}")
 endif()
 # pkg-config: one compiler line.
