@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include "chain_decider.h"
@@ -115,6 +116,11 @@ struct ExtensionHost::Impl {
   HostOptions options;
   LoadPolicy load_policy;
   verdictd_host_api_t api{};
+  // Arena work may block (that is what it is for), so the arena's threads
+  // are its own: no slot is reserved for a joining thread (workers only
+  // enqueue), and TBB's process-wide limit (one less than the CPUs by
+  // default) is raised to the configured concurrency.
+  tbb::global_control parallelism;
   tbb::task_arena arena;
   std::atomic<std::int64_t> arena_work{0};
 
@@ -134,7 +140,11 @@ struct ExtensionHost::Impl {
   explicit Impl(const config::ExtensionsSection& settings, const HostOptions& host_options)
       : startup(settings),
         options(host_options),
-        arena(static_cast<int>(std::max<std::uint32_t>(1, settings.arena_concurrency))),
+        parallelism(tbb::global_control::max_allowed_parallelism,
+                    std::max<std::size_t>(tbb::global_control::active_value(
+                                              tbb::global_control::max_allowed_parallelism),
+                                          std::size_t{settings.arena_concurrency} + 1)),
+        arena(static_cast<int>(std::max<std::uint32_t>(1, settings.arena_concurrency)), 0),
         storage(host_options.worker_slots),
         workers(std::make_unique<std::atomic<WorkerState*>[]>(host_options.worker_slots)) {
     load_policy.directory = settings.directory;
@@ -226,10 +236,15 @@ std::shared_ptr<const ChainPlan> ExtensionHost::Prepare(const config::Extensions
     if (s.deleted.count(entry.name) != 0) continue;
     entries.push_back(std::move(entry));
   }
+  // An extension added by control replaces a configured one of that name.
   for (const config::ExtensionEntry& entry : s.added) {
-    const bool present = std::any_of(entries.begin(), entries.end(),
-                                     [&](const auto& e) { return e.name == entry.name; });
-    if (!present) entries.push_back(entry);
+    auto same = std::find_if(entries.begin(), entries.end(),
+                             [&](const auto& e) { return e.name == entry.name; });
+    if (same != entries.end()) {
+      *same = entry;
+    } else {
+      entries.push_back(entry);
+    }
   }
   auto plan = std::make_shared<ChainPlan>();
   std::map<std::string, std::shared_ptr<LoadedExtension>> next;

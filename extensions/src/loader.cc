@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -174,6 +176,10 @@ std::shared_ptr<LoadedExtension> LoadedExtension::Load(const LoadPolicy& policy,
       Fail(path, "loaded, but start failed: " + problem);
     }
   }
+  spdlog::info("extension {} {}.{}.{} loaded from {} (parameters \"{}\", group 0x{:x}, {})",
+               entry.name, api->extension_version >> 16, (api->extension_version >> 8) & 0xff,
+               api->extension_version & 0xff, path, entry.parameters, entry.group,
+               entry.started ? "started" : "stopped");
   return loaded;
 }
 
@@ -184,6 +190,7 @@ LoadedExtension::~LoadedExtension() {
   }
   if (api_ != nullptr) api_->unload(state_);
   if (handle_ != nullptr) ::dlclose(handle_);
+  if (api_ != nullptr) spdlog::info("extension {} unloaded ({})", entry_.name, path_);
 }
 
 std::string LoadedExtension::Start() {

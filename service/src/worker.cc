@@ -28,6 +28,9 @@ std::uint64_t ClockNanos(clockid_t clock) noexcept {
 // being fed (a queue without fail-open under load).
 constexpr int kMaxDrainBatches = 100000;
 constexpr std::uint64_t kMaxDrainNanos = 2'000'000'000;
+// Deferred packets end at their deadlines (at most the largest
+// pending_timeout_ms); this only bounds a clock gone wrong.
+constexpr std::uint64_t kMaxDeferredDrainNanos = 700'000'000'000;
 // Long enough to hold several round trips of a low-rate flow, so a request
 // and its reply do not look like a fast queue.
 constexpr std::uint64_t kRateWindowNs = 20'000'000;
@@ -313,9 +316,11 @@ void Worker::Drain() noexcept {
     }
   }
   // Packets waiting for asynchronous verdicts: each completes or reaches its
-  // deadline (the timeout verdict); none is left to the kernel.
+  // own deadline (the timeout verdict), so this ends by itself; none is left
+  // to the kernel.
+  const std::uint64_t deferred_deadline = MonotonicNanos() + kMaxDeferredDrainNanos;
   while (deferred_ != nullptr && deferred_->pending(options_.index) > 0 &&
-         MonotonicNanos() < deadline) {
+         MonotonicNanos() < deferred_deadline) {
     PollDeferred(MonotonicNanos());
     Flush();
     if (deferred_->pending(options_.index) > 0) {

@@ -137,7 +137,7 @@ TEST(AsyncWorkerThread, deadline_gives_the_timeout_verdict) {
 TEST(AsyncWorkerThread, stop_gives_every_pending_packet_a_verdict) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: extensions load only from root-owned directories";
   constexpr std::size_t kPackets = 128;
-  AsyncSetup s("never", 256, 600'000);
+  AsyncSetup s("never", 256, 300);
   queueio::MemoryQueue queue(Datagrams(1, kPackets), 64, false);
   service::Worker worker(Options(), queue, queue, *s.exchange, s.counters);
   worker.RunOnce(false);
