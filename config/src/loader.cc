@@ -604,7 +604,9 @@ std::string ExtensionNameProblem(std::string_view value) {
 
 std::string ExtensionFileProblem(std::string_view value) {
   const std::string expected =
-      "a file name inside [extension_host] directory (no '/', ending in \".so\")";
+      "a file name inside [extension_host] directory (no '/', ending in \".so\"), or \"\" for "
+      "NAME.so";
+  if (value.empty()) return "";
   if (value.size() < 4 || value.size() > 255 || value.find('/') != std::string_view::npos ||
       value.find('\0') != std::string_view::npos || value.front() == '.' ||
       value.substr(value.size() - 3) != ".so") {
