@@ -39,25 +39,24 @@ using namespace verdictd;
 constexpr std::size_t kMaxLiveWorkers = 1024;
 
 // Hook (rules): the rule engine's deciders (service/rules/daemon_hooks.h).
-// Hook (extensions): without rules, the extension chain decides (an empty
-// chain: every worker gives the default verdict). An extension that fails to
+// Hook (extensions): without rules, the extension chain decides every packet
+// (an empty chain: the default verdict); with rules, the packets of rules
+// whose action is "inspect". An extension that fails to
 // load is logged with its file and left out; the service keeps running.
 service::DeciderFactory MakeDeciderFactory(const config::Config& config,
                                            extensions::ExtensionHost& host) {
   std::vector<std::string> errors;
   std::shared_ptr<const extensions::ChainPlan> plan = host.Prepare(config.extensions, errors);
   for (const std::string& error : errors) spdlog::error("{}", error);
-  service::DeciderFactory rules = rules::MakeRuleDeciderFactory(config);
-  if (rules) {
-    if (!plan->links.empty()) {
-      spdlog::warn("extensions are loaded but rules decide: the chain runs only without [[rules]]");
-    }
-    return rules;
+  service::DeciderFactory chain;
+  if (!plan->links.empty()) {
+    chain = [&host, plan](const config::Config&, std::size_t worker) {
+      return host.MakeChain(plan, worker);
+    };
   }
-  if (plan->links.empty()) return {};
-  return [&host, plan](const config::Config&, std::size_t worker) {
-    return host.MakeChain(plan, worker);
-  };
+  // With rules, packets reach the chain through rules with action "inspect".
+  if (service::DeciderFactory rules = rules::MakeRuleDeciderFactory(config, chain)) return rules;
+  return chain;
 }
 
 // Config: the embedded defaults, then --config FILE, then --set, then the

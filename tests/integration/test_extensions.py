@@ -184,6 +184,28 @@ group = 2
         self.assertEqual(counters["drop"], 50)
         self.assertEqual(counters["accept"], 50)
 
+    def test_rules_hand_packets_to_the_chain_with_inspect(self):
+        self.lab.queue_rule(f"--queue-num {QUEUE}")
+        self.start("""
+[[extensions]]
+name = "probe_a"
+parameters = "drop"
+""", rules="""
+[[rules]]
+name = "inspect-7601"
+protocol = "udp"
+dst_ports = [7601]
+action = "inspect"
+""")
+        src = [self.lab.client_addresses[0]]
+        with nslab.daemon_log_on_failure(self):
+            self.assertEqual(self.lab.udp_exchange(7601, 40, rate=500, sources=src)["received"], 0)
+            self.assertEqual(self.lab.udp_exchange(7602, 25, rate=500, sources=src)["received"], 25)
+            self.assertIn("calls 40", self.ext_ok("info", "probe_a"))
+            counters = self.stop_counters()
+        self.assertEqual(counters["drop"], 40)
+        self.assertEqual(counters["accept"], 25)
+
     def setup_ipv6(self):
         lab = self.lab
         lab.ns(lab.client, "ip", "-6", "addr", "add", "fd01::10/64", "dev", "c0", "nodad")
