@@ -99,6 +99,10 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
   CopyName(*plan_, view.indev, p.indev_name);
   CopyName(*plan_, view.outdev, p.outdev_name);
   p.timestamp_ns = view.timestamp_ns;
+  p.reserved0 = 0;
+  p.hw_addrlen = 0;  // the parser does not keep NFQA_HWADDR yet
+  std::memset(p.hw_addr, 0, sizeof p.hw_addr);
+  p.token = 0;
   p.data = view.payload.data();
   p.data_len = static_cast<std::uint32_t>(view.payload.size());
   p.original_len = view.original_length;
