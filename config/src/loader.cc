@@ -450,7 +450,11 @@ void ApplyOverride(toml::table& root, std::string_view assignment,
     const auto dot = rest.find('.');
     const std::string_view segment = rest.substr(0, dot);
     bool ok = true;
-    const auto [name, index] = SplitIndex(segment, ok);
+    // Named variables, not a structured binding: clang 14 cannot capture a
+    // binding in the lambdas below.
+    const std::pair<std::string_view, std::size_t> split = SplitIndex(segment, ok);
+    const std::string_view name = split.first;
+    const std::size_t index = split.second;
     if (!ok || name.empty()) {
       out.push_back(OverrideError(key, "expected a key like verdict.default or "
                                        "queues[0].count, found \"" + key + "\""));
@@ -488,7 +492,9 @@ void ApplyOverride(toml::table& root, std::string_view assignment,
       }
       if (last) {
         if (index == array->size()) array->push_back(toml::table{});
-        value->visit([&](const auto& concrete) { array->replace(array->begin() + static_cast<std::ptrdiff_t>(index), concrete); });
+        value->visit([&](const auto& concrete) {
+          array->replace(array->begin() + static_cast<std::ptrdiff_t>(index), concrete);
+        });
         return;
       }
       if (index == array->size()) array->push_back(toml::table{});

@@ -6,7 +6,9 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <linux/netlink.h>
 
+#include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstring>
 
 namespace verdictd::queueio {
@@ -238,6 +240,13 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
     const std::uint64_t usec = LoadBe64(ts.data() + 8);
     out.has_timestamp = true;
     out.timestamp_ns = static_cast<std::int64_t>(sec * 1'000'000'000ull + usec * 1'000ull);
+  }
+
+  auto hw = attrs[NFQA_HWADDR];
+  if (hw.size() == sizeof(nfqnl_msg_packet_hw)) {
+    const std::size_t len =
+        std::min<std::size_t>(LoadBe16(hw.data()), sizeof(nfqnl_msg_packet_hw::hw_addr));
+    out.hw_addr = hw.subspan(offsetof(nfqnl_msg_packet_hw, hw_addr), len);
   }
 
   out.payload = attrs[NFQA_PAYLOAD];

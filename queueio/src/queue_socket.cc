@@ -248,7 +248,8 @@ struct QueueSocket::Impl {
                          (unsupported.empty() ? FlagNames(flags) : unsupported) +
                          "; turn them off" +
                          ((flags & NFQA_CFG_F_CONNTRACK)
-                              ? " (conntrack needs nf_conntrack_netlink: modprobe it)"
+                              ? " (conntrack needs nf_conntrack_netlink with the queue glue,"
+                                " CONFIG_NETFILTER_NETLINK_GLUE_CT: modprobe nf_conntrack_netlink)"
                               : ""));
       }
       default:
@@ -268,8 +269,10 @@ struct QueueSocket::Impl {
     report.conntrack_supported = FlagSupported(NFQA_CFG_F_CONNTRACK);
     if (options.conntrack && !report.conntrack_supported) {
       throw QueueError(QueueName(options.queue_num) +
-                       ": the conntrack flag needs nf_conntrack_netlink, which this kernel "
-                       "lacks; modprobe nf_conntrack_netlink or turn conntrack off");
+                       ": the conntrack flag needs nf_conntrack_netlink and its queue glue "
+                       "(CONFIG_NETFILTER_NETLINK_GLUE_CT), which this kernel lacks; modprobe "
+                       "nf_conntrack_netlink, use a kernel built with the glue, or turn "
+                       "conntrack off");
     }
 
     alignas(nlmsghdr) char buf[512];

@@ -3,6 +3,7 @@
 #include <cap-ng.h>
 #include <linux/capability.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 
 #include <stdexcept>
 
@@ -21,8 +22,31 @@ void RequireNetAdmin() {
   }
 }
 
+namespace {
+
+// True when CAP_NET_ADMIN is effective and nothing else is permitted.
+bool HoldsOnlyNetAdmin() {
+  for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
+    if (cap != CAP_NET_ADMIN && capng_have_capability(CAPNG_PERMITTED, cap) != 0) return false;
+  }
+  return capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_ADMIN) != 0 &&
+         capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN) != 0;
+}
+
+}  // namespace
+
 void DropCapabilities(const std::string& user) {
   capng_get_caps_process();
+  // Started with exactly CAP_NET_ADMIN (systemd AmbientCapabilities=, setpriv):
+  // there is nothing to drop, so no capset(2), which the shipped unit forbids
+  // (SystemCallFilter=~@privileged). Only the ambient copy goes, through prctl:
+  // no program started from here inherits the capability.
+  if (user.empty() && HoldsOnlyNetAdmin()) {
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
+      throw std::runtime_error("cannot clear the ambient capabilities");
+    }
+    return;
+  }
   // Changing the bounding set needs CAP_SETPCAP; without it (e.g. started by
   // systemd with only CAP_NET_ADMIN) the bounding set is already narrow.
   const bool can_bound = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP) != 0;

@@ -13,11 +13,13 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "verdictd/config/config.h"
 #include "verdictd/extensions/commands.h"
 #include "verdictd/extensions/host.h"
+#include "verdictd/metrics/collectors.h"
 #include "verdictd/rules/daemon_hooks.h"
 #include "verdictd/service/build_policy.h"
 #include "verdictd/service/capabilities.h"
@@ -198,7 +200,9 @@ int RunDaemon(const service::ConfigSource& source) {
 
 int main(int argc, char** argv) {
   CLI::App app{"verdictd: gives verdicts to packets queued by NFQUEUE firewall rules", "verdictd"};
-  app.set_version_flag("--version", "verdictd 0.1.0");
+  // The version is the project()'s, the same string verdictd_build_info and the
+  // package carry.
+  app.set_version_flag("--version", std::string("verdictd ") + metrics::BuildVersion());
   service::RunOptions options;
   service::AddRunFlags(app, options);
   service::ConfigFlags config_flags;  // --config, --set, --check-config, --print-config

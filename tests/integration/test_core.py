@@ -80,7 +80,9 @@ class Core(unittest.TestCase):
         os.kill(daemon.pid, signal.SIGSTOP)
         try:
             self.lab.udp_send(7004, n, rate=5000)
-            time.sleep(0.2)
+            # Wait for the event, not a time: the queue filled to its limit.
+            nslab.wait_for(lambda: self.lab.nfqueue_stats()[0]["queue_total"] >= maxlen,
+                           f"queue 0 to hold {maxlen} packets for the stalled worker")
             stats = self.lab.nfqueue_stats()[0]
             # The kernel holds exactly maxlen packets for the stalled worker and
             # lets the rest through instead of dropping them.
@@ -104,12 +106,13 @@ class Core(unittest.TestCase):
         self.assertGreater(counters[0]["max_packet_length"], self.lab.mtu, daemon.log())
 
     def test_sigterm_mid_stream_loses_no_packet(self):
-        n, rate = 6000, 4000  # 1.5 s of traffic; SIGTERM after 0.5 s
+        n, rate = 6000, 4000  # 1.5 s of traffic; SIGTERM once a third went through the queue
         self.lab.queue_rule("--queue-num 0 --queue-bypass", match="-p udp --dport 7006")
         daemon = self.lab.start_verdictd("--queues", "0:0")
         receiver = self.lab.udp_receiver(7006, expect=n, linger=0.3, idle=3, deadline=30)
         sender = self.lab.udp_send(7006, n, rate=rate, background=True)
-        time.sleep(0.5)
+        nslab.wait_for(lambda: self.lab.nfqueue_stats()[0]["id_sequence"] >= n // 3,
+                       f"{n // 3} packets queued to verdictd")
         code = daemon.stop()
         sender.result()
         result = receiver.result()

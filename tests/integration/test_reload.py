@@ -129,8 +129,11 @@ class ReloadTest(unittest.TestCase):
 
     def assert_stopped(self, seconds):
         # A batch that started before the switch may still finish on the old
-        # policy; after that no accept verdict may follow.
-        time.sleep(0.2)
+        # policy; once the worker gave its first drop it runs the new one, and
+        # no accept verdict may follow.
+        drops = int(self.status()["verdicts_drop"])
+        self.wait_for(lambda: int(self.status()["verdicts_drop"]) > drops,
+                      "the first drop verdict under the new policy")
         status = self.status()
         accepted = int(status["verdicts_accept"])
         # The receiver may lag behind on a busy machine: let it catch up with
@@ -243,9 +246,9 @@ class ReloadTest(unittest.TestCase):
         self.assertRegex(log, r"(?s)reload \(SIGHUP\) failed.*did you mean \"drop\"")
         # verdictd's own exit summary agrees.
         summary = self.daemon.counters().get(QUEUE, {})
-        if summary:
-            self.assertEqual(summary.get("packets"), sent, summary)
-            self.assertEqual(summary.get("accept"), len(received), summary)
+        self.assertTrue(summary, f"no exit summary for queue {QUEUE} in the log:\n{log}")
+        self.assertEqual(summary.get("packets"), sent, summary)
+        self.assertEqual(summary.get("accept"), len(received), summary)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 // The parser against real datagrams captured from this kernel
 // (tests/fixtures, see capture_fixtures.cc) and hand-broken copies of them.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/netlink.h>
 
@@ -125,6 +126,36 @@ TEST(FixtureParser, input_timestamp_and_indev) {
   EXPECT_NE(v.indev, 0u);
   EXPECT_TRUE(v.has_timestamp);
   EXPECT_GT(v.timestamp_ns, 1'600'000'000LL * 1'000'000'000LL);  // after 2020
+}
+
+TEST(FixtureParser, input_hook_has_the_loopback_hardware_address) {
+  const auto bytes = LoadFixture("input_timestamp");  // the view points into it
+  const PacketView v = ParseOk(bytes, "input_timestamp");
+  // NFQA_HWADDR of lo: an Ethernet-sized address of zeros.
+  ASSERT_EQ(v.hw_addr.size(), 6u);
+  for (std::uint8_t byte : v.hw_addr) EXPECT_EQ(byte, 0);
+}
+
+TEST(FixtureParser, output_hook_has_no_hardware_address) {
+  const auto bytes = LoadFixture("ipv4_udp");  // the view points into it
+  const PacketView v = ParseOk(bytes, "ipv4_udp");
+  EXPECT_TRUE(v.hw_addr.empty());
+}
+
+TEST(FixtureParser, hardware_address_length_is_capped_at_the_attribute) {
+  auto bytes = LoadFixture("input_timestamp");
+  // nfqnl_msg_packet_hw claims 200 bytes of address; only 8 exist.
+  std::size_t off = 0;
+  for (std::size_t o : AttrOffsets(bytes)) {
+    std::uint16_t type;
+    std::memcpy(&type, bytes.data() + o + 2, 2);
+    if ((type & NLA_TYPE_MASK) == NFQA_HWADDR) off = o;
+  }
+  ASSERT_NE(off, 0u);
+  const std::uint16_t claimed = htons(200);
+  std::memcpy(bytes.data() + off + 4, &claimed, 2);
+  const PacketView v = ParseOk(bytes, "input_timestamp (hw_addrlen 200)");
+  EXPECT_EQ(v.hw_addr.size(), 8u);
 }
 
 TEST(FixtureParser, error_for_unknown_id_is_not_a_packet) {

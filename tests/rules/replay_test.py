@@ -156,6 +156,53 @@ class ReplayTest(unittest.TestCase):
         self.assertIn(self.config + ":", result.stderr)
         self.assertIn("rules (broken).content: bad regex '('", result.stderr)
 
+    def write_capture(self, count):
+        pcap = os.path.join(self.dir.name, "capture.pcap")
+        wrpcap(pcap, [E / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000 + i, dport=23)
+                      for i in range(count)])
+        with open(pcap, "rb") as f:
+            return pcap, f.read()
+
+    def test_truncated_capture_gives_every_verdict_before_the_damage(self):
+        # 5 records of 16 + 54 bytes after the 24-byte file header; cut the
+        # last one in its data.
+        pcap, data = self.write_capture(5)
+        record = 16 + 54
+        self.assertEqual(len(data), 24 + 5 * record)
+        with open(pcap, "wb") as f:
+            f.write(data[:-10])
+        result = self.replay(pcap)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertEqual([l.split()[:2] for l in lines[:4]], [[str(i), "drop"] for i in range(1, 5)])
+        self.assertIn("summary: 4 packets", result.stdout)
+        self.assertIn("  rule drop-telnet: 4 packets", result.stdout)
+        self.assertIn(f"damaged at record 5 (byte offset {24 + 4 * record})", result.stderr)
+        self.assertIn("truncated", result.stderr)
+
+    def test_corrupt_record_length_stops_with_its_offset(self):
+        pcap, data = self.write_capture(3)
+        record = 16 + 54
+        corrupt = bytearray(data)
+        # The second record claims 1 GiB captured.
+        offset = 24 + record
+        corrupt[offset + 8:offset + 12] = (1 << 30).to_bytes(4, "little")
+        with open(pcap, "wb") as f:
+            f.write(corrupt)
+        result = self.replay(pcap)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertTrue(result.stdout.startswith("1 drop"), result.stdout)
+        self.assertIn("summary: 1 packets", result.stdout)
+        self.assertIn(f"damaged at record 2 (byte offset {offset})", result.stderr)
+
+    def test_damaged_file_header_is_one_clear_error(self):
+        pcap, data = self.write_capture(1)
+        with open(pcap, "wb") as f:
+            f.write(b"\x00" * 24 + data[24:])
+        result = self.replay(pcap)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("cannot read the capture", result.stderr)
+
     def test_missing_capture_is_one_clear_error(self):
         result = self.replay(os.path.join(self.dir.name, "nosuch.pcap"))
         self.assertEqual(result.returncode, 2)

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <pcap/pcap.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -11,6 +13,7 @@
 
 #include "verdictd/config/loader.h"
 #include "verdictd/rules/engine.h"
+#include "verdictd/rules/rule_set.h"
 
 namespace verdictd::rules {
 namespace {
@@ -50,6 +53,17 @@ int NetworkOffset(int link_type, const std::uint8_t* data, std::uint32_t caplen)
     default:
       return -1;
   }
+}
+
+// A record's time in nanoseconds. A damaged or hostile capture can carry
+// any seconds value (found by fuzzing: 3.4e10 s overflowed the product), so
+// the time is clamped to 0 .. year 2096, which keeps rate-limit arithmetic
+// on it far from overflow too.
+std::int64_t CaptureTimeNs(const timeval& ts) {
+  constexpr std::int64_t kMaxSeconds = 4'000'000'000;
+  const std::int64_t seconds = std::clamp<std::int64_t>(ts.tv_sec, 0, kMaxSeconds);
+  const std::int64_t micros = std::clamp<std::int64_t>(ts.tv_usec, 0, 999'999);
+  return seconds * 1'000'000'000 + micros * 1'000;
 }
 
 std::string VerdictText(const queueio::Verdict& v) {
@@ -121,6 +135,17 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
     for (const auto& d : compiled.diagnostics) err << FormatDiagnostic(d) << '\n';
     return 2;
   }
+  return ReplayCapture(compiled.rules, options, out, err);
+}
+
+int ReplayCapture(const std::shared_ptr<const RuleSet>& rules, const ReplayOptions& options,
+                  std::ostream& out, std::ostream& err) {
+  RuleEngine engine(rules);
+  return ReplayCapture(engine, options, out, err);
+}
+
+int ReplayCapture(RuleEngine& engine, const ReplayOptions& options, std::ostream& out,
+                  std::ostream& err) {
   char error[PCAP_ERRBUF_SIZE] = "";
   pcap_t* pcap = pcap_open_offline(options.pcap_path.c_str(), error);
   if (pcap == nullptr) {
@@ -128,14 +153,21 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
     return 2;
   }
   const int link_type = pcap_datalink(pcap);
-  RuleEngine engine(compiled.rules);
   std::map<std::string, std::uint64_t> verdicts;
   std::map<std::string, std::uint64_t> reasons;
   std::uint64_t packets = 0, skipped = 0;
   pcap_pkthdr* header = nullptr;
   const u_char* data = nullptr;
   int status = 0;
-  while ((status = pcap_next_ex(pcap, &header, &data)) == 1) {
+  // libpcap reads a savefile record by record with exact-size reads, so the
+  // stream position before a read is where the next record starts: that is
+  // the byte offset to name when the record turns out to be damaged.
+  FILE* const file = pcap_file(pcap);
+  long record_offset = file != nullptr ? std::ftell(file) : -1;
+  for (;;) {
+    if (file != nullptr) record_offset = std::ftell(file);
+    status = pcap_next_ex(pcap, &header, &data);
+    if (status != 1) break;
     ++packets;
     const int offset = NetworkOffset(link_type, data, header->caplen);
     if (offset < 0 || static_cast<std::uint32_t>(offset) > header->caplen) {
@@ -150,8 +182,7 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
                                ? header->len - static_cast<std::uint32_t>(offset)
                                : 0;
     view.has_timestamp = true;
-    view.timestamp_ns = static_cast<std::int64_t>(header->ts.tv_sec) * 1000000000 +
-                        static_cast<std::int64_t>(header->ts.tv_usec) * 1000;
+    view.timestamp_ns = CaptureTimeNs(header->ts);
     // Rate limits run on capture time; +1 so that time 0 is not "read the clock".
     const Decision decision = engine.Decide(view, view.timestamp_ns + 1);
     const std::string verdict = VerdictText(decision.verdict);
@@ -166,10 +197,15 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
           << " (" << ReasonText(decision.reason) << ") " << Describe(fields, parsed) << '\n';
     }
   }
+  // A damaged record ends the replay as tcpdump and Suricata end theirs: the
+  // verdicts of every record before it stand, the summary covers them, and
+  // the damage is named by record and byte offset.
+  std::string damage;
   if (status == PCAP_ERROR) {
-    err << "replay: error reading '" << options.pcap_path << "': " << pcap_geterr(pcap) << '\n';
-    pcap_close(pcap);
-    return 2;
+    damage = "replay: " + options.pcap_path + ": damaged at record " + std::to_string(packets + 1) +
+             (record_offset >= 0 ? " (byte offset " + std::to_string(record_offset) + ")" : "") +
+             ": " + pcap_geterr(pcap) + "; the verdicts above cover the " +
+             std::to_string(packets) + " records before it";
   }
   pcap_close(pcap);
   out << "summary: " << packets << " packets";
@@ -181,6 +217,11 @@ int RunReplay(const ReplayOptions& options, std::ostream& out, std::ostream& err
     const RuleCounter& counter = engine.rule_counter(r);
     out << "  rule " << engine.rule_name(r) << ": " << counter.hits.value() << " packets, "
         << counter.bytes.value() << " bytes\n";
+  }
+  if (!damage.empty()) {
+    out << "stopped: damaged capture at record " << packets + 1 << '\n';
+    err << damage << '\n';
+    return 1;
   }
   return 0;
 }

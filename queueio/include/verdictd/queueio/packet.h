@@ -56,6 +56,10 @@ struct PacketView {
 
   std::uint32_t skb_info = 0;
 
+  // NFQA_HWADDR: the link-layer source address (e.g. the sender's MAC at an
+  // input hook), at most 8 bytes; empty when the kernel sent none.
+  std::span<const std::uint8_t> hw_addr;
+
   // Present only when the queue has the conntrack flag on and the packet has
   // a conntrack entry.
   bool has_ct = false;

@@ -147,7 +147,6 @@ class Worker final : private decider::ReadyVerdicts {
   std::uint64_t window_start_ns_ = 0;
   std::uint64_t window_packets_ = 0;
   std::uint64_t rate_pps_ = 0;
-  bool short_batch_ = false;  // the last receive found the socket empty
   std::uint64_t reported_batch_messages_ = 0;
   std::uint64_t reported_single_messages_ = 0;
   std::uint64_t reported_sends_ = 0;

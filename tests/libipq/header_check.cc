@@ -1,0 +1,2 @@
+// libipq.h in C++98 (see header_check.c).
+#include "header_check.c"
