@@ -16,11 +16,11 @@ DaemonMetrics::DaemonMetrics(const config::MetricsSection& section) : section_(s
   // Said once, here: the scrape then exports verdictd_kernel_stats_available 0.
   const int err = queues_->kernel_stats_errno();
   spdlog::warn(
-      "kernel queue metrics unavailable: cannot open {} ({}): the file is root:root mode 0440 "
-      "and verdictd started as uid {} without group root or CAP_DAC_READ_SEARCH; "
-      "verdictd_kernel_stats_available is 0 and the kernel's drop and backlog counters "
-      "(verdictd_kernel_*) are not exported. Run the unit as it ships "
-      "(SupplementaryGroups=root), grant CAP_DAC_READ_SEARCH (verdictd drops it once the "
+      "kernel queue metrics unavailable: cannot open {} ({}): the file is readable by root only "
+      "(root:root, mode 0440) and verdictd started as uid {} without the group root or "
+      "CAP_DAC_READ_SEARCH; verdictd_kernel_stats_available is 0 and the kernel's drop and "
+      "backlog counters (verdictd_kernel_*) are not exported. Run the unit as it ships "
+      "(SupplementaryGroups=root), or grant CAP_DAC_READ_SEARCH (verdictd drops it once the "
       "table is open), or start verdictd as root with [process] user set",
       queues_->kernel_stats_path(), std::strerror(err), ::getuid());
 }
