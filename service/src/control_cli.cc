@@ -4,6 +4,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include <vector>
+
 #include "verdictd/config/loader.h"
 #include "verdictd/rules/rule_decider.h"
 #include "verdictd/service/control.h"
@@ -73,12 +75,16 @@ Subcommand AddCtlCommand(CLI::App& app) {
     std::string socket;
     std::string config_file;
     std::string command;
+    std::vector<std::string> args;
   };
   auto options = std::make_shared<CtlOptions>();
   CLI::App* ctl = app.add_subcommand("ctl", "Talk to a running verdictd over its control socket");
-  ctl->add_option("command", options->command, "reload | status | config")
+  ctl->add_option("command", options->command, "reload | status | config | ext")
       ->required()
-      ->check(CLI::IsMember({"reload", "status", "config"}));
+      ->check(CLI::IsMember({"reload", "status", "config", "ext"}));
+  ctl->add_option("args", options->args,
+                  "ext: list | add NAME [PARAMS] | del NAME | group NAME MASK | start NAME | "
+                  "stop NAME | reset NAME | info NAME | help NAME");
   auto* socket = ctl->add_option("-s,--socket", options->socket,
                                  "Control socket (default: [control] socket of --config, or " +
                                      std::string(config::ControlSection::kDefaultSocket) + ")");
@@ -98,7 +104,9 @@ Subcommand AddCtlCommand(CLI::App& app) {
       path = loaded.config.control.socket;
     }
     if (path.empty()) path = config::ControlSection::kDefaultSocket;
-    return SendControlCommand(path, options->command, std::cout, std::cerr);
+    std::string command = options->command;
+    for (const std::string& arg : options->args) command += " " + arg;
+    return SendControlCommand(path, command, std::cout, std::cerr);
   };
   return subcommand;
 }

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "verdictd/config/config.h"
+#include "verdictd/extensions/commands.h"
+#include "verdictd/extensions/host.h"
 #include "verdictd/metrics/collectors.h"
 #include "verdictd/rules/daemon_hooks.h"
 #include "verdictd/service/build_policy.h"
@@ -39,9 +41,24 @@ using namespace verdictd;
 constexpr std::size_t kMaxLiveWorkers = 1024;
 
 // Hook (rules): the rule engine's deciders (service/rules/daemon_hooks.h).
-// No rules: an empty factory, every worker gives the default verdict.
-service::DeciderFactory MakeDeciderFactory(const config::Config& config) {
-  return rules::MakeRuleDeciderFactory(config);
+// Hook (extensions): without rules, the extension chain decides every packet
+// (an empty chain: the default verdict); with rules, the packets of rules
+// whose action is "inspect". An extension that fails to
+// load is logged with its file and left out; the service keeps running.
+service::DeciderFactory MakeDeciderFactory(const config::Config& config,
+                                           extensions::ExtensionHost& host) {
+  std::vector<std::string> errors;
+  std::shared_ptr<const extensions::ChainPlan> plan = host.Prepare(config.extensions, errors);
+  for (const std::string& error : errors) spdlog::error("{}", error);
+  service::DeciderFactory chain;
+  if (!plan->links.empty()) {
+    chain = [&host, plan](const config::Config&, std::size_t worker) {
+      return host.MakeChain(plan, worker);
+    };
+  }
+  // With rules, packets reach the chain through rules with action "inspect".
+  if (service::DeciderFactory rules = rules::MakeRuleDeciderFactory(config, chain)) return rules;
+  return chain;
 }
 
 // Config: the embedded defaults, then --config FILE, then --set, then the
@@ -83,7 +100,10 @@ int RunDaemon(const service::ConfigSource& source) {
   // Blocked before any thread starts, so every thread inherits the mask and
   // the signals wait for the loop below (no work in signal handlers).
   service::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
-  const service::DeciderFactory factory = MakeDeciderFactory(config);
+  // Extensions: one host per process; it outlives every policy and worker.
+  auto host = std::make_shared<extensions::ExtensionHost>(
+      config.extensions, extensions::HostOptions{kMaxLiveWorkers, 0});
+  const service::DeciderFactory factory = MakeDeciderFactory(config, *host);
   std::unique_ptr<service::PolicyExchange> exchange;  // outlives the workers
   service::Service service(plan, config.verdict, cpus);
   metrics::ServiceCounters service_counters;  // reload and control write, the scrape reads
@@ -93,18 +113,19 @@ int RunDaemon(const service::ConfigSource& source) {
     service.Open();
     // Room for workers of queues a reload adds later.
     exchange = std::make_unique<service::PolicyExchange>(
-        service::BuildPolicy(config, plan.size(), 1, factory), plan.size(), kMaxLiveWorkers);
+        service::BuildPolicy(config, plan.size(), 1, factory, host), plan.size(), kMaxLiveWorkers);
     // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
     metrics_endpoint->Start(service, service_counters);
     if (auto* server = metrics_endpoint->server()) {  // Hook (rules): per-rule counters
       server->AddCollectable(rules::DaemonRuleStats());
+      server->AddCollectable(host->Collector());  // Hook (extensions): per-extension metrics
     }
     // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
     reloader = std::make_unique<service::Reloader>(
         source, config, *exchange,
-        [&service](const config::Config& next, std::uint64_t generation) {
+        [&service, host](const config::Config& next, std::uint64_t generation) {
           return service::BuildPolicy(next, service.slot_count(), generation,
-                                      MakeDeciderFactory(next));
+                                      MakeDeciderFactory(next, *host), host);
         },
         service_counters, [](const config::Config& next) { service::SetLogLevel(next.log.level); },
         &service);  // [[queues]] changes: workers added and removed live
@@ -118,6 +139,15 @@ int RunDaemon(const service::ConfigSource& source) {
                                           text = service::WorkerCountersStatus(queues);
                                         });
                                         return text;
+                                      },
+                                      [&reloader, host](std::string_view request) {
+                                        // Hook (extensions): ctl ext ...
+                                        return extensions::RunExtCommand(
+                                            *host, request, [&reloader]() -> std::string {
+                                              const service::ReloadResult result =
+                                                  reloader->Reload("control socket: ext");
+                                              return result.applied ? "" : result.message;
+                                            });
                                       }),
           service_counters);
     }

@@ -28,7 +28,8 @@ using DeciderFactory =
 
 std::shared_ptr<const Policy> BuildPolicy(const config::Config& config, std::size_t workers,
                                           std::uint64_t generation,
-                                          const DeciderFactory& factory = {});
+                                          const DeciderFactory& factory = {},
+                                          std::shared_ptr<decider::DeferredVerdicts> deferred = {});
 
 // The queueio verdict of a configured verdict setting. noexcept, no allocation.
 queueio::Verdict ToQueueVerdict(const config::VerdictSetting& setting) noexcept;
