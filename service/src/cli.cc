@@ -148,6 +148,7 @@ void AddRunFlags(CLI::App& app, RunOptions& o) {
   AddSwitch(app, "gso", o.gso, "take GSO super-packets unsegmented (default on)");
   AddSwitch(app, "conntrack", o.conntrack, "attach conntrack state to packets (default off)");
   AddSwitch(app, "uid-gid", o.uid_gid, "attach the owning socket's uid/gid (default off)");
+  AddSwitch(app, "secctx", o.secctx, "attach the packet's security context (default off)");
   AddParsed(app, "--copy-mode", o.copy_mode,
             [](const std::string& t) {
               if (t == "packet") return config::CopyMode::kPacket;
@@ -184,6 +185,14 @@ void AddRunFlags(CLI::App& app, RunOptions& o) {
   AddParsed(app, "--busy-poll-us", o.busy_poll_us,
             [](const std::string& t) { return ParseNumber<std::uint32_t>(t, "--busy-poll-us"); },
             "low-latency mode: spin this long on an idle queue before sleeping (default 0)");
+  AddParsed(app, "--latency-budget-us", o.latency_budget_us,
+            [](const std::string& t) {
+              const auto v = ParseNumber<std::uint32_t>(t, "--latency-budget-us");
+              if (v > 1000000) throw std::invalid_argument("--latency-budget-us: 0..1000000");
+              return v;
+            },
+            "longest a verdict waits in userspace before it is sent, microseconds (default 100; "
+            "0 sends every receive's verdicts at once)");
   AddParsed(app, "--default-verdict", o.default_verdict,
             [](const std::string& t) { return ParseVerdict(t); },
             "accept, drop, repeat, stop or queue:N (default accept)");
@@ -215,6 +224,7 @@ void ApplyRunOptions(const RunOptions& o, config::Config& config) {
     if (o.gso) q.gso = *o.gso;
     if (o.conntrack) q.conntrack = *o.conntrack;
     if (o.uid_gid) q.uid_gid = *o.uid_gid;
+    if (o.secctx) q.secctx = *o.secctx;
     if (o.copy_mode) q.copy_mode = *o.copy_mode;
     if (o.copy_range) q.copy_range = *o.copy_range;
     if (o.queue_maxlen) q.max_length = *o.queue_maxlen;
@@ -223,6 +233,7 @@ void ApplyRunOptions(const RunOptions& o, config::Config& config) {
   if (o.batch_size) config.verdict.batch_size = *o.batch_size;
   if (o.flush_us) config.verdict.flush_interval_us = *o.flush_us;
   if (o.busy_poll_us) config.verdict.busy_poll_us = *o.busy_poll_us;
+  if (o.latency_budget_us) config.verdict.latency_budget_us = *o.latency_budget_us;
   if (o.default_verdict) config.verdict.default_verdict = *o.default_verdict;
   if (o.unparseable_verdict) config.verdict.unparseable_verdict = *o.unparseable_verdict;
   if (o.log_level) config.log.level = *o.log_level;

@@ -60,12 +60,12 @@ TEST(ToToml, prints_every_key) {
   const std::string text = ToToml(Config{});
   for (const char* key :
        {"[verdict]", "default = \"accept\"", "unparseable = \"accept\"", "batch_size = 256",
-        "flush_interval_us = 1000", "busy_poll_us = 0", "[log]", "level = \"info\"",
+        "flush_interval_us = 1000", "busy_poll_us = 0", "latency_budget_us = 100", "[log]", "level = \"info\"",
         "[metrics]", "enabled = true", "listen = \"127.0.0.1:9470\"", "[control]",
         "socket = \"/run/verdictd/control.sock\"", "[process]", "user = \"\"", "[[queues]]",
         "first = 0", "count = 0", "cpus = []", "copy_mode = \"packet\"", "copy_range = 65535",
         "max_length = 4096", "fail_open = true", "gso = true", "conntrack = false",
-        "uid_gid = false", "receive_buffer_bytes = 8388608", "receive_batch = 64"}) {
+        "uid_gid = false", "secctx = false", "receive_buffer_bytes = 8388608", "receive_batch = 64"}) {
     EXPECT_NE(text.find(key), std::string::npos) << key << " missing from:\n" << text;
   }
 }

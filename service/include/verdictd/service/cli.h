@@ -38,6 +38,7 @@ struct RunOptions {
   std::optional<bool> gso;
   std::optional<bool> conntrack;
   std::optional<bool> uid_gid;
+  std::optional<bool> secctx;
   std::optional<config::CopyMode> copy_mode;
   std::optional<std::uint32_t> copy_range;
   std::optional<std::uint32_t> queue_maxlen;
@@ -45,6 +46,7 @@ struct RunOptions {
   std::optional<std::size_t> batch_size;
   std::optional<std::uint32_t> flush_us;
   std::optional<std::uint32_t> busy_poll_us;
+  std::optional<std::uint32_t> latency_budget_us;
   std::optional<config::VerdictSetting> default_verdict;
   std::optional<config::VerdictSetting> unparseable_verdict;
   std::optional<config::LogLevel> log_level;
