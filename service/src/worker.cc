@@ -313,7 +313,9 @@ void Worker::PollDeferred(std::uint64_t now_ns) noexcept {
 }
 
 queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
-  if (!allow_block || batcher_.pending() > 0) {
+  // After a full batch the socket may hold more: look before any wait (a
+  // flush for the budget does not mean the queue ran dry).
+  if (!allow_block || batcher_.pending() > 0 || !drained_) {
     return source_.Receive(batch_, false, 0);
   }
   if (deferred_ != nullptr && deferred_->pending(options_.index) > 0) {
@@ -351,6 +353,7 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
     case queueio::ReceiveStatus::kOk: {
       consecutive_errors_ = 0;
       const std::uint64_t now = Now();
+      drained_ = options_.receive_batch > 0 && batch_.datagrams.size() < options_.receive_batch;
       HandleBatch(batch_, now);
       window_packets_ += batch_.datagrams.size();
       if (now - window_start_ns_ >= kRateWindowNs) {
@@ -373,6 +376,7 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
     }
     case queueio::ReceiveStatus::kWouldBlock:
       // Nothing more to read now: no verdict waits for company that is not coming.
+      drained_ = true;
       Flush();
       if (Now() - window_start_ns_ >= kRateWindowNs) {
         // Idle: the rate of the last window no longer describes the queue.
@@ -387,6 +391,7 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
     case queueio::ReceiveStatus::kError:
       counters_.receive_errors.Add();
       ++consecutive_errors_;
+      drained_ = true;  // a failing socket is not polled in a tight loop
       Flush();
       break;
   }

@@ -5,6 +5,7 @@
 // bounds below are exact, not thresholds.
 #include <gtest/gtest.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -68,9 +69,20 @@ class ScheduledQueue final : public queueio::PacketSource, public queueio::Verdi
   }
 
   queueio::SendStatus Send(std::span<const std::uint8_t> messages) noexcept override {
-    // Every received packet without a verdict gets it now (no deferral here).
-    for (std::size_t i = sent_upto_; i < next_; ++i) sent[i] = clock_.now;
-    sent_upto_ = next_;
+    // What the kernel reads: a batch verdict covers every id <= its own.
+    const auto verdicts = test_fixtures::DecodeVerdicts(messages);
+    if (!verdicts) return queueio::SendStatus::kOk;  // KernelModel reports it below
+    for (const test_fixtures::DecodedVerdict& v : *verdicts) {
+      if (v.id == 0 || v.id > sent.size()) continue;
+      if (v.type == NFQNL_MSG_VERDICT_BATCH) {
+        for (std::size_t i = sent_upto_; i < v.id; ++i) {
+          if (sent[i] == 0) sent[i] = clock_.now;
+        }
+      } else if (sent[v.id - 1] == 0) {
+        sent[v.id - 1] = clock_.now;
+      }
+    }
+    while (sent_upto_ < sent.size() && sent[sent_upto_] != 0) ++sent_upto_;
     buffers.emplace_back(messages.begin(), messages.end());
     return queueio::SendStatus::kOk;
   }
@@ -94,7 +106,7 @@ class ScheduledQueue final : public queueio::PacketSource, public queueio::Verdi
   std::size_t sent_upto_ = 0;
 };
 
-struct Run {
+struct SimResult {
   std::uint64_t max_wait_ns = 0;     // receipt -> send, largest
   std::uint64_t max_transit_ns = 0;  // arrival -> send, largest
   std::uint64_t sum_wait_ns = 0;
@@ -102,7 +114,7 @@ struct Run {
   std::size_t sends = 0;
 };
 
-Run Simulate(std::uint32_t budget_us, std::uint64_t gap_ns, std::size_t packets,
+SimResult Simulate(std::uint32_t budget_us, std::uint64_t gap_ns, std::size_t packets,
              metrics::WorkerCounters& counters) {
   FakeClock clock;
   ScheduledQueue queue(clock, packets, gap_ns);
@@ -124,7 +136,7 @@ Run Simulate(std::uint32_t budget_us, std::uint64_t gap_ns, std::size_t packets,
   EXPECT_TRUE(kernel.problems().empty());
   EXPECT_TRUE(kernel.still_queued().empty());
 
-  Run run;
+  SimResult run;
   for (std::size_t i = 0; i < packets; ++i) {
     run.max_wait_ns = std::max(run.max_wait_ns, queue.sent[i] - queue.receipt[i]);
     run.max_transit_ns = std::max(run.max_transit_ns, queue.sent[i] - queue.arrival[i]);
@@ -146,7 +158,7 @@ TEST(LatencyBudget, no_verdict_waits_longer_than_the_budget_plus_one_batch) {
       // At least 60 ms of arrivals: the worker's rate window (20 ms) fills.
       const std::size_t packets = std::max<std::size_t>(200, 60'000'000 / gap);
       metrics::WorkerCounters counters;
-      const Run run = Simulate(budget_us, gap, packets, counters);
+      const SimResult run = Simulate(budget_us, gap, packets, counters);
       const std::uint64_t budget = std::uint64_t{budget_us} * 1000;
       SCOPED_TRACE("budget " + std::to_string(budget_us) + " us, gap " + std::to_string(gap) +
                    " ns");
@@ -171,7 +183,7 @@ TEST(LatencyBudget, no_verdict_waits_longer_than_the_budget_plus_one_batch) {
 
 TEST(LatencyBudget, budget_zero_never_pauses_and_sends_every_receive) {
   metrics::WorkerCounters counters;
-  const Run run = Simulate(0, 6'667, 20'000, counters);
+  const SimResult run = Simulate(0, 6'667, 20'000, counters);
   EXPECT_EQ(run.sleeps, 0u);
   EXPECT_LE(run.max_wait_ns, kBatchNs);
 }
@@ -180,14 +192,14 @@ TEST(LatencyBudget, a_fast_queue_pauses_within_the_budget_and_a_slow_one_blocks)
   metrics::WorkerCounters fast_counters;
   // 150 kpps, 250 us budget: pauses that gather packets, far fewer sends
   // than packets.
-  const Run fast = Simulate(250, 6'667, 20'000, fast_counters);
+  const SimResult fast = Simulate(250, 6'667, 20'000, fast_counters);
   EXPECT_GT(fast.sleeps, 0u);
   EXPECT_LT(fast.sends * 4, std::size_t{20'000});
   EXPECT_LE(fast.max_transit_ns, 250'000 + kBatchNs + kReceiveCostNs);
   // 1 kpps: nothing to gather within the budget; every packet is answered
   // at once, no pause.
   metrics::WorkerCounters slow_counters;
-  const Run slow = Simulate(250, 1'000'000, 200, slow_counters);
+  const SimResult slow = Simulate(250, 1'000'000, 200, slow_counters);
   EXPECT_EQ(slow.sleeps, 0u);
   EXPECT_EQ(slow.sends, std::size_t{200});
 }

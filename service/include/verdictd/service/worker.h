@@ -198,6 +198,7 @@ class Worker final : private decider::ReadyVerdicts {
   // When the oldest unflushed verdict started to wait: its receipt, or the
   // start of the pause it arrived in (the budget counts from there).
   std::uint64_t oldest_pending_ns_ = 0;
+  bool drained_ = true;  // the last receive found the socket empty (may wait next)
   std::uint64_t pause_start_ns_ = 0;  // != 0: the current batch was received after a pause
   // Pending verdicts grouped by receipt time (one group per receive batch):
   // the exact histogram at per-batch cost. Sized for batch_capacity groups.
