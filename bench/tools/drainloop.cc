@@ -84,11 +84,11 @@ void Configure(int fd, std::vector<char> msg, const char* what) {
   }
 }
 
-// The packet id of one NFQNL_MSG_PACKET, or 0 if it has none.
-std::uint32_t PacketId(const nlmsghdr* nlh) {
-  if ((nlh->nlmsg_type & 0xff) != NFQNL_MSG_PACKET) return 0;
-  const char* p = static_cast<const char*>(NLMSG_DATA(nlh)) + NLMSG_ALIGN(sizeof(nfgenmsg));
-  const char* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
+// The packet id of one NFQNL_MSG_PACKET at `msg` (header `nlh`), or 0.
+std::uint32_t PacketId(const char* msg, const nlmsghdr& nlh) {
+  if ((nlh.nlmsg_type & 0xff) != NFQNL_MSG_PACKET) return 0;
+  const char* p = msg + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+  const char* end = msg + nlh.nlmsg_len;
   while (p + NLA_HDRLEN <= end) {
     nlattr attr;
     std::memcpy(&attr, p, sizeof attr);
@@ -164,11 +164,16 @@ int main(int argc, char** argv) {
     }
     std::uint32_t highest = 0;
     for (int i = 0; i < n; ++i) {
-      auto* nlh = reinterpret_cast<const nlmsghdr*>(iov[i].iov_base);
-      auto left = static_cast<int>(msgs[i].msg_len);
-      for (; NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left)) {
-        const std::uint32_t id = PacketId(nlh);
+      const char* base = static_cast<const char*>(iov[i].iov_base);
+      const std::size_t length = msgs[i].msg_len;
+      std::size_t offset = 0;
+      while (offset + sizeof(nlmsghdr) <= length) {
+        nlmsghdr nlh;
+        std::memcpy(&nlh, base + offset, sizeof nlh);
+        if (nlh.nlmsg_len < sizeof nlh || offset + nlh.nlmsg_len > length) break;
+        const std::uint32_t id = PacketId(base + offset, nlh);
         if (id > highest) highest = id;
+        offset += NLMSG_ALIGN(nlh.nlmsg_len);
       }
     }
     if (highest == 0) continue;
