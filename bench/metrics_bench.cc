@@ -5,7 +5,8 @@
 //   build/bench/metrics_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // The ns/packet counter of BM_Accounting_Counters minus that of
-// BM_Accounting_None is the cost of the metrics; BM_Accounting_PrometheusCpp
+// BM_Accounting_None is the cost of the metrics (BM_Accounting_ExactPerReceiveGroup:
+// as the worker does it, with the exact histogram); BM_Accounting_PrometheusCpp
 // shows what prometheus-cpp's own Counter and Histogram would cost instead.
 #include <array>
 #include <cstdint>
@@ -112,6 +113,51 @@ void BM_Accounting_CountersPerBatch(benchmark::State& state) {
   SetCounters(state);
 }
 BENCHMARK(BM_Accounting_CountersPerBatch);
+
+// The exact histogram as the worker keeps it: every packet joins the group of
+// its receive batch (a compare and an add), and each flush observes once per
+// group with the group's count. Here a flush of 256 verdicts from 8 receive
+// batches of 32 (a receive's usual size), with the counters of
+// BM_Accounting_CountersPerBatch. Minus BM_Accounting_None: the cost.
+void BM_Accounting_ExactPerReceiveGroup(benchmark::State& state) {
+  constexpr std::size_t kPerReceive = 32;
+  struct Group {
+    std::uint64_t receipt_ns;
+    std::uint32_t count;
+  };
+  const auto batch = MakeBatch();
+  WorkerCounters counters;
+  std::array<Group, kBatch + 1> groups{};
+  std::uint64_t checksum = 0;
+  std::uint64_t clock = 1'000'000'000;
+  for (auto _ : state) {
+    std::size_t group_count = 0;
+    std::uint64_t bytes = 0;
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      const Packet& p = batch[i];
+      const std::uint64_t receipt = clock + (i / kPerReceive) * 20'000;
+      checksum += p.length + p.verdict + p.latency_ns;
+      benchmark::DoNotOptimize(checksum);
+      bytes += p.length;
+      counters.verdicts[p.verdict].Add();
+      if (group_count == 0 || groups[group_count - 1].receipt_ns != receipt) {
+        groups[group_count++] = {receipt, 0};
+      }
+      ++groups[group_count - 1].count;
+    }
+    counters.packets.Add(kBatch);
+    counters.bytes.Add(bytes);
+    const std::uint64_t now = clock + 200'000 + batch[0].latency_ns;
+    for (std::size_t g = 0; g < group_count; ++g) {
+      counters.verdict_latency.Observe(now - groups[g].receipt_ns, groups[g].count);
+    }
+    clock += 1'000'000;
+    benchmark::DoNotOptimize(groups);
+  }
+  benchmark::DoNotOptimize(counters.packets.value());
+  SetCounters(state);
+}
+BENCHMARK(BM_Accounting_ExactPerReceiveGroup);
 
 // For comparison only: prometheus-cpp's Counter (CAS loop) and Histogram
 // (mutex) per packet, which is why the hot path does not use them.

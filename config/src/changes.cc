@@ -49,6 +49,9 @@ void Compare(const Config& a, const Config& b, QueueChanges queue_changes, Add a
     add("verdict.flush_interval_us", true);
   }
   if (a.verdict.busy_poll_us != b.verdict.busy_poll_us) add("verdict.busy_poll_us", true);
+  if (a.verdict.latency_budget_us != b.verdict.latency_budget_us) {
+    add("verdict.latency_budget_us", true);
+  }
   if (a.metrics.enabled != b.metrics.enabled) add("metrics.enabled", false);
   if (a.metrics.listen != b.metrics.listen) add("metrics.listen", false);
   if (a.control.enabled != b.control.enabled) add("control.enabled", false);

@@ -187,6 +187,8 @@ void CheckRanges(const Config& config, const SourceMap& map, std::vector<Diagnos
   check("verdict.flush_interval_us", config.verdict.flush_interval_us, 0,
         limits::kMaxFlushMicros);
   check("verdict.busy_poll_us", config.verdict.busy_poll_us, 0, limits::kMaxBusyPollMicros);
+  check("verdict.latency_budget_us", config.verdict.latency_budget_us, 0,
+        limits::kMaxLatencyBudgetMicros);
 }
 
 std::vector<Diagnostic> ValidateConfig(const Config& config, unsigned online_cpus,

@@ -34,8 +34,8 @@ constexpr std::array<std::string_view, 5> kExtensionKeys{"name", "file", "parame
 constexpr std::array<std::string_view, 13> kQueueKeys{
     "first",      "count",     "cpus",    "copy_mode", "copy_range",           "max_length",
     "fail_open",  "gso",       "conntrack", "uid_gid", "secctx", "receive_buffer_bytes", "receive_batch"};
-constexpr std::array<std::string_view, 5> kVerdictKeys{"default", "unparseable", "batch_size",
-                                                       "flush_interval_us", "busy_poll_us"};
+constexpr std::array<std::string_view, 6> kVerdictKeys{
+    "default", "unparseable", "batch_size", "flush_interval_us", "busy_poll_us", "latency_budget_us"};
 constexpr std::array<std::string_view, 2> kMetricsKeys{"enabled", "listen"};
 constexpr std::array<std::string_view, 2> kControlKeys{"enabled", "socket"};
 constexpr std::array<std::string_view, 1> kLogKeys{"level"};
@@ -133,6 +133,8 @@ class Reader {
               config.verdict.flush_interval_us);
       ReadInt(*t, "verdict", "busy_poll_us", 0, limits::kMaxBusyPollMicros,
               config.verdict.busy_poll_us);
+      ReadInt(*t, "verdict", "latency_budget_us", 0, limits::kMaxLatencyBudgetMicros,
+              config.verdict.latency_budget_us);
     }
     if (const toml::table* t = Section(root, "metrics", kMetricsKeys)) {
       ReadBool(*t, "metrics", "enabled", config.metrics.enabled);

@@ -48,7 +48,8 @@ std::string ToToml(const Config& config) {
       << '\n'
       << "batch_size = " << config.verdict.batch_size << '\n'
       << "flush_interval_us = " << config.verdict.flush_interval_us << '\n'
-      << "busy_poll_us = " << config.verdict.busy_poll_us << "\n\n";
+      << "busy_poll_us = " << config.verdict.busy_poll_us << '\n'
+      << "latency_budget_us = " << config.verdict.latency_budget_us << "\n\n";
 
   out << "[log]\n"
       << "level = " << Quote(LogLevelText(config.log.level)) << "\n\n";

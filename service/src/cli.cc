@@ -185,6 +185,14 @@ void AddRunFlags(CLI::App& app, RunOptions& o) {
   AddParsed(app, "--busy-poll-us", o.busy_poll_us,
             [](const std::string& t) { return ParseNumber<std::uint32_t>(t, "--busy-poll-us"); },
             "low-latency mode: spin this long on an idle queue before sleeping (default 0)");
+  AddParsed(app, "--latency-budget-us", o.latency_budget_us,
+            [](const std::string& t) {
+              const auto v = ParseNumber<std::uint32_t>(t, "--latency-budget-us");
+              if (v > 1000000) throw std::invalid_argument("--latency-budget-us: 0..1000000");
+              return v;
+            },
+            "longest a verdict waits in userspace before it is sent, microseconds (default 100; "
+            "0 sends every receive's verdicts at once)");
   AddParsed(app, "--default-verdict", o.default_verdict,
             [](const std::string& t) { return ParseVerdict(t); },
             "accept, drop, repeat, stop or queue:N (default accept)");
@@ -225,6 +233,7 @@ void ApplyRunOptions(const RunOptions& o, config::Config& config) {
   if (o.batch_size) config.verdict.batch_size = *o.batch_size;
   if (o.flush_us) config.verdict.flush_interval_us = *o.flush_us;
   if (o.busy_poll_us) config.verdict.busy_poll_us = *o.busy_poll_us;
+  if (o.latency_budget_us) config.verdict.latency_budget_us = *o.latency_budget_us;
   if (o.default_verdict) config.verdict.default_verdict = *o.default_verdict;
   if (o.unparseable_verdict) config.verdict.unparseable_verdict = *o.unparseable_verdict;
   if (o.log_level) config.log.level = *o.log_level;

@@ -138,6 +138,7 @@ WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size
   options.batch_capacity = config::limits::LiveBatchCapacity(verdict.batch_size);
   options.flush_interval_us = verdict.flush_interval_us;
   options.busy_poll_us = verdict.busy_poll_us;
+  options.latency_budget_us = verdict.latency_budget_us;
   // Room for batch_capacity single verdicts with mark and connmark (up to 64
   // bytes each); a fuller buffer would only flush early.
   options.send_buffer_bytes = std::max<std::size_t>(64 * 1024, options.batch_capacity * 64);

@@ -1,7 +1,9 @@
 #include "verdictd/service/worker.h"
 
 #include <linux/netlink.h>
+#include <sys/prctl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -34,6 +36,22 @@ constexpr std::uint64_t kMaxDeferredDrainNanos = 700'000'000'000;
 // Long enough to hold several round trips of a low-rate flow, so a request
 // and its reply do not look like a fast queue.
 constexpr std::uint64_t kRateWindowNs = 20'000'000;
+// A pause shorter than this gathers too little to pay for the sleep: the
+// worker spins instead (when the next packet is due within the budget).
+constexpr std::uint64_t kMinPauseNs = 10'000;
+// A spin lasts at most this many expected inter-arrival gaps.
+constexpr std::uint64_t kSpinGaps = 2;
+
+class SystemClock final : public WorkerClock {
+ public:
+  std::uint64_t Now() noexcept override { return ClockNanos(CLOCK_MONOTONIC); }
+  void Sleep(std::uint64_t ns) noexcept override {
+    timespec pause{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+  }
+};
+
+SystemClock g_system_clock;
 
 }  // namespace
 
@@ -53,8 +71,11 @@ Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
       // only a later generation brings new batching settings.
       applied_generation_(exchange.generation()) {
   options_.batch_size = batcher_.max_pending();
-  batcher_.set_connmark_supported(options.connmark_supported);
+  if (options_.clock == nullptr) options_.clock = &g_system_clock;
+  // One group per receive batch at most, and a batch holds >= 1 verdict.
+  groups_.resize(std::max(options.batch_capacity, batcher_.max_pending()) + 1);
   deferred_ = exchange.Peek().deferred.get();
+  batcher_.set_connmark_supported(options.connmark_supported);
 }
 
 void Worker::HandOverState(const Policy& from, const Policy& to) noexcept {
@@ -72,16 +93,24 @@ void Worker::ApplyBatchingSettings(const Policy& policy) noexcept {
   options_.batch_size = batcher_.set_max_pending(verdict.batch_size);
   options_.flush_interval_us = verdict.flush_interval_us;
   options_.busy_poll_us = verdict.busy_poll_us;
+  options_.latency_budget_us = verdict.latency_budget_us;
 }
+
+std::uint64_t Worker::Now() noexcept { return options_.clock->Now(); }
 
 void Worker::Flush() noexcept {
   const std::size_t flushed = batcher_.pending();
   if (flushed == 0) return;
   const bool ok = batcher_.Flush(sink_);
-  const std::uint64_t now = MonotonicNanos();
+  const std::uint64_t now = Now();
+  const std::size_t groups = group_count_;
+  group_count_ = 0;
   if (ok) {
     send_errors_in_a_row_ = 0;
-    counters_.verdict_latency.Observe(now - oldest_pending_ns_, flushed);
+    // Exact per packet: every verdict of a group was received at the same time.
+    for (std::size_t i = 0; i < groups; ++i) {
+      counters_.verdict_latency.Observe(now - groups_[i].receipt_ns, groups_[i].count);
+    }
   } else {
     counters_.send_errors.Add();
     ++send_errors_in_a_row_;
@@ -100,16 +129,22 @@ void Worker::Flush() noexcept {
 
 void Worker::AddVerdict(std::uint32_t id, const queueio::Verdict& verdict,
                         std::uint64_t now_ns) noexcept {
-  if (batcher_.pending() == 0) oldest_pending_ns_ = now_ns;
+  const std::uint64_t waiting_since =
+      pause_start_ns_ != 0 && pause_start_ns_ < now_ns ? pause_start_ns_ : now_ns;
+  if (batcher_.pending() == 0) oldest_pending_ns_ = waiting_since;
   if (batcher_.Add(id, verdict) == queueio::AddStatus::kNeedsFlush) {
     Flush();
-    oldest_pending_ns_ = now_ns;
+    oldest_pending_ns_ = waiting_since;
     // An empty batcher takes any verdict whose message fits its buffer.
     if (batcher_.Add(id, verdict) == queueio::AddStatus::kNeedsFlush) {
       counters_.send_errors.Add();
       return;
     }
   }
+  if (group_count_ == 0 || groups_[group_count_ - 1].receipt_ns != now_ns) {
+    if (group_count_ < groups_.size()) groups_[group_count_++] = {now_ns, 0};
+  }
+  ++groups_[group_count_ - 1].count;
   counters_.verdicts[static_cast<std::size_t>(verdict.kind)].Add();
 }
 
@@ -128,7 +163,9 @@ void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& 
       counters_.max_packet_length.Max(length);
       if (packet.is_gso()) counters_.gso_packets.Add();
       if (packet.has_timestamp) {
-        const auto realtime = static_cast<std::int64_t>(ClockNanos(CLOCK_REALTIME));
+        // One clock read per receive batch, not per packet.
+        if (realtime_ns_ == 0) realtime_ns_ = ClockNanos(CLOCK_REALTIME);
+        const auto realtime = static_cast<std::int64_t>(realtime_ns_);
         if (realtime > packet.timestamp_ns) {
           counters_.kernel_delay.Observe(static_cast<std::uint64_t>(realtime - packet.timestamp_ns));
         }
@@ -187,6 +224,7 @@ void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_n
   }
   exchange_.Report(options_.index, policy.generation);
   last_policy_ = &policy;
+  realtime_ns_ = 0;
   for (const queueio::Datagram& datagram : batch.datagrams) {
     const std::uint8_t* const begin = datagram.bytes.data();
     std::size_t consumed = 0;
@@ -213,8 +251,55 @@ std::uint64_t Worker::CoalesceNanos() const noexcept {
       rate_pps_ < options_.coalesce_min_pps) {
     return 0;
   }
+  // The packets that arrive during the pause wait in the kernel for all of
+  // it and the sleep's overshoot: both come out of the budget.
+  const std::uint64_t budget = budget_ns();
+  if (budget <= overshoot_ns_) return 0;
   const std::uint64_t wanted = std::uint64_t{options_.coalesce_target} * 1'000'000'000 / rate_pps_;
-  return std::min<std::uint64_t>(wanted, std::uint64_t{options_.flush_interval_us} * 1000);
+  return std::min<std::uint64_t>(wanted, budget - overshoot_ns_);
+}
+
+queueio::ReceiveStatus Worker::WaitWithinBudget() noexcept {
+  const std::uint64_t hold = CoalesceNanos();
+  if (hold >= kMinPauseNs) {
+    // A fast queue that just ran dry: let a few packets gather instead of
+    // being woken by the next one. The receive after the pause does not block.
+    const std::uint64_t start = Now();
+    options_.clock->Sleep(hold);
+    const std::uint64_t slept = Now() - start;
+    // One late wake (preemption) at most doubles the estimate; a lasting
+    // rise still takes over within a few pauses.
+    const std::uint64_t over = std::min(slept > hold ? slept - hold : 0, 2 * overshoot_ns_ + 1000);
+    // A decaying maximum: the tail of the overshoot is what breaks a budget.
+    overshoot_ns_ = std::max(over, overshoot_ns_ - overshoot_ns_ / 16);
+    overshoot_floor_ns_ = std::min(over, last_overshoot_ns_);
+    last_overshoot_ns_ = over;
+    pause_start_ns_ = start;
+    return source_.Receive(batch_, false, 0);
+  }
+  const std::uint64_t budget = budget_ns();
+  if (budget > 0 && overshoot_ns_ > overshoot_floor_ns_ && budget < overshoot_ns_ + kMinPauseNs) {
+    // The estimate alone rules the pause out: let it decay towards the
+    // smaller of the last two measured overshoots, so one late wake does not
+    // rule out pausing for good (and a budget below the real overshoot never
+    // pauses).
+    overshoot_ns_ = std::max(overshoot_floor_ns_, overshoot_ns_ - overshoot_ns_ / 16);
+  }
+  if (budget == 0 || options_.busy_poll_us > 0 || options_.coalesce_min_pps == 0 ||
+      rate_pps_ < options_.coalesce_min_pps) {
+    return queueio::ReceiveStatus::kWouldBlock;
+  }
+  // The budget is too small for a sleep but the next packet is due within
+  // it: spin for it (cheaper than a wake-up, and it does not wait for one).
+  const std::uint64_t gap = 1'000'000'000 / rate_pps_;
+  if (gap >= budget) return queueio::ReceiveStatus::kWouldBlock;
+  const std::uint64_t until = Now() + std::min(budget, kSpinGaps * gap);
+  do {
+    const queueio::ReceiveStatus status = source_.Receive(batch_, false, 0);
+    if (status != queueio::ReceiveStatus::kWouldBlock) return status;
+    if (stop_.load(std::memory_order_relaxed)) return status;
+  } while (Now() < until);
+  return queueio::ReceiveStatus::kWouldBlock;
 }
 
 void Worker::Ready(std::uint32_t id, const queueio::Verdict& verdict) noexcept {
@@ -228,7 +313,9 @@ void Worker::PollDeferred(std::uint64_t now_ns) noexcept {
 }
 
 queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
-  if (!allow_block || batcher_.pending() > 0) {
+  // After a full batch the socket may hold more: look before any wait (a
+  // flush for the budget does not mean the queue ran dry).
+  if (!allow_block || batcher_.pending() > 0 || !drained_) {
     return source_.Receive(batch_, false, 0);
   }
   if (deferred_ != nullptr && deferred_->pending(options_.index) > 0) {
@@ -237,32 +324,28 @@ queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
     // are pending, none otherwise).
     return source_.Receive(batch_, true, 1);
   }
-  if (const std::uint64_t hold = CoalesceNanos(); hold > 0) {
-    // A fast queue that just ran dry: let a few packets gather instead of
-    // being woken by the next one. The receive after the pause does not block.
-    timespec pause{static_cast<time_t>(hold / 1'000'000'000),
-                   static_cast<long>(hold % 1'000'000'000)};
-    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
-    const queueio::ReceiveStatus status = source_.Receive(batch_, false, 0);
-    if (status != queueio::ReceiveStatus::kWouldBlock) return status;
+  if (const queueio::ReceiveStatus status = WaitWithinBudget();
+      status != queueio::ReceiveStatus::kWouldBlock) {
+    return status;
   }
   if (options_.busy_poll_us > 0) {
     // Low-latency mode: waking a sleeping thread costs tens to hundreds of
     // microseconds here, so spin on non-blocking receives for a while first.
-    const std::uint64_t until = MonotonicNanos() + std::uint64_t{options_.busy_poll_us} * 1000;
+    const std::uint64_t until = Now() + std::uint64_t{options_.busy_poll_us} * 1000;
     do {
       const queueio::ReceiveStatus status = source_.Receive(batch_, false, 0);
       if (status != queueio::ReceiveStatus::kWouldBlock) return status;
       if (stop_.load(std::memory_order_relaxed)) return status;
-    } while (MonotonicNanos() < until);
+    } while (Now() < until);
   }
   return source_.Receive(batch_, true, options_.stop_check_ms);
 }
 
 queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
+  pause_start_ns_ = 0;
   const queueio::ReceiveStatus status = ReceiveNext(allow_block);
   if (deferred_ != nullptr && deferred_->pending(options_.index) > 0) {
-    PollDeferred(MonotonicNanos());
+    PollDeferred(Now());
     // Completions found the socket idle: send them now.
     if (status != queueio::ReceiveStatus::kOk) Flush();
   }
@@ -270,7 +353,8 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
     case queueio::ReceiveStatus::kOk: {
       // Only the receive streak: packets arriving say nothing about sends.
       receive_errors_in_a_row_ = 0;
-      const std::uint64_t now = MonotonicNanos();
+      const std::uint64_t now = Now();
+      drained_ = options_.receive_batch > 0 && batch_.datagrams.size() < options_.receive_batch;
       HandleBatch(batch_, now);
       window_packets_ += batch_.datagrams.size();
       if (now - window_start_ns_ >= kRateWindowNs) {
@@ -278,18 +362,24 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
         window_start_ns_ = now;
         window_packets_ = 0;
       }
-      if (batcher_.pending() > 0 &&
-          ((options_.receive_batch > 0 && batch_.datagrams.size() < options_.receive_batch) ||
-           now - oldest_pending_ns_ >= std::uint64_t{options_.flush_interval_us} * 1000)) {
-        // A short batch emptied the socket: send now, no receive to learn it again.
-        Flush();
+      if (batcher_.pending() > 0) {
+        // A short batch emptied the socket: send now, no receive to learn it
+        // again. Else the verdicts wait for the next receive's company unless
+        // that would take the oldest past its budget (checked after this
+        // batch's work: a verdict waits at most the budget plus one batch).
+        const std::uint64_t budget = budget_ns();
+        if ((options_.receive_batch > 0 && batch_.datagrams.size() < options_.receive_batch) ||
+            budget == 0 || Now() - oldest_pending_ns_ >= budget) {
+          Flush();
+        }
       }
       break;
     }
     case queueio::ReceiveStatus::kWouldBlock:
       // Nothing more to read now: no verdict waits for company that is not coming.
+      drained_ = true;
       Flush();
-      if (MonotonicNanos() - window_start_ns_ >= kRateWindowNs) {
+      if (Now() - window_start_ns_ >= kRateWindowNs) {
         // Idle: the rate of the last window no longer describes the queue.
         rate_pps_ = 0;
       }
@@ -302,6 +392,7 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
     case queueio::ReceiveStatus::kError:
       counters_.receive_errors.Add();
       ++receive_errors_in_a_row_;
+      drained_ = true;  // a failing socket is not polled in a tight loop
       Flush();
       break;
   }
@@ -348,6 +439,10 @@ void Worker::Drain() noexcept {
 
 WorkerExit Worker::Run() noexcept {
   WorkerExit exit = WorkerExit::kStopped;
+  // The coalescing pause is short (tens of microseconds): the default 50 us
+  // timer slack would be most of it. Failure only leaves the default slack,
+  // which the measured overshoot then accounts for.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   std::uint64_t heartbeat = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     // Progress for readiness and the watchdog: one relaxed store each per

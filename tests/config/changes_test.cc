@@ -56,9 +56,11 @@ TEST(Changes, batching_is_live_up_to_the_capacity_workers_were_sized_for) {
   next.verdict.batch_size = limits::kLiveBatchSizeCapacity;
   next.verdict.flush_interval_us = 5;
   next.verdict.busy_poll_us = 5;
+  next.verdict.latency_budget_us = 25;
   EXPECT_EQ(RestartOnlyChanges(running, next), Keys{});
   EXPECT_EQ(ChangedKeys(running, next),
-            (Keys{"verdict.batch_size", "verdict.flush_interval_us", "verdict.busy_poll_us"}));
+            (Keys{"verdict.batch_size", "verdict.flush_interval_us", "verdict.busy_poll_us",
+                  "verdict.latency_budget_us"}));
   next.verdict.batch_size = limits::kLiveBatchSizeCapacity + 1;
   EXPECT_EQ(RestartOnlyChanges(running, next), Keys{"verdict.batch_size"});
   // A service started with a larger batch size was sized for it.

@@ -58,7 +58,8 @@ TEST(Fuzz, every_truncation_loads_or_fails_cleanly) {
 
 TEST(Fuzz, wrong_types_for_every_key_are_errors) {
   const char* keys[] = {"verdict.default", "verdict.unparseable", "verdict.batch_size",
-                        "verdict.flush_interval_us", "verdict.busy_poll_us", "metrics.enabled",
+                        "verdict.flush_interval_us", "verdict.busy_poll_us", "verdict.latency_budget_us",
+                        "metrics.enabled",
                         "metrics.listen", "control.enabled", "control.socket", "log.level",
                         "process.user", "queues[0].first", "queues[0].count", "queues[0].cpus",
                         "queues[0].copy_mode", "queues[0].copy_range", "queues[0].max_length",

@@ -43,6 +43,7 @@ unparseable = "queue:100"
 batch_size = 32
 flush_interval_us = 250
 busy_poll_us = 50
+latency_budget_us = 40
 
 [metrics]
 enabled = false
@@ -84,6 +85,7 @@ count = 1
   EXPECT_EQ(c.verdict.batch_size, 32u);
   EXPECT_EQ(c.verdict.flush_interval_us, 250u);
   EXPECT_EQ(c.verdict.busy_poll_us, 50u);
+  EXPECT_EQ(c.verdict.latency_budget_us, 40u);
   EXPECT_FALSE(c.metrics.enabled);
   EXPECT_EQ(c.metrics.listen, "[::1]:9999");
   EXPECT_FALSE(c.control.enabled);
@@ -111,7 +113,8 @@ count = 1
 TEST(Loader, unknown_key_suggests_the_nearest_valid_key) {
   EXPECT_EQ(Errors("[verdict]\ndefualt = \"drop\"\n"),
             "test.toml:2:1: verdict.defualt: unknown key; did you mean \"default\"? (valid in "
-            "[verdict]: default, unparseable, batch_size, flush_interval_us, busy_poll_us)\n");
+            "[verdict]: default, unparseable, batch_size, flush_interval_us, busy_poll_us, "
+            "latency_budget_us)\n");
 }
 
 TEST(Loader, unknown_key_without_a_near_match_lists_the_valid_keys) {
@@ -382,7 +385,8 @@ TEST(Overrides, errors_name_the_command_line) {
             "integer 0\n");
   EXPECT_EQ(Errors("", {"verdict.defalt=drop"}),
             "<command line>: verdict.defalt: unknown key; did you mean \"default\"? (valid in "
-            "[verdict]: default, unparseable, batch_size, flush_interval_us, busy_poll_us)\n");
+            "[verdict]: default, unparseable, batch_size, flush_interval_us, busy_poll_us, "
+            "latency_budget_us)\n");
   EXPECT_EQ(Errors("", {"nonsense"}),
             "<command line>: expected key=value, found \"nonsense\"\n");
   EXPECT_EQ(Errors("", {"queues[5].first=1"}),

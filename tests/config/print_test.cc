@@ -60,7 +60,7 @@ TEST(ToToml, prints_every_key) {
   const std::string text = ToToml(Config{});
   for (const char* key :
        {"[verdict]", "default = \"accept\"", "unparseable = \"accept\"", "batch_size = 256",
-        "flush_interval_us = 1000", "busy_poll_us = 0", "[log]", "level = \"info\"",
+        "flush_interval_us = 1000", "busy_poll_us = 0", "latency_budget_us = 100", "[log]", "level = \"info\"",
         "[metrics]", "enabled = true", "listen = \"127.0.0.1:9470\"", "[control]",
         "socket = \"/run/verdictd/control.sock\"", "[process]", "user = \"\"", "[[queues]]",
         "first = 0", "count = 0", "cpus = []", "copy_mode = \"packet\"", "copy_range = 65535",

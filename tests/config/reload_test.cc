@@ -140,16 +140,18 @@ TEST_F(ReloadTest, flags_stay_in_force_across_reloads) {
 }
 
 TEST_F(ReloadTest, batching_changes_apply_live_up_to_the_worker_capacity) {
-  Write("[verdict]\nbatch_size = 8\nflush_interval_us = 10\nbusy_poll_us = 20\n");
+  Write("[verdict]\nbatch_size = 8\nflush_interval_us = 10\nbusy_poll_us = 20\n"
+        "latency_budget_us = 30\n");
   ReloadResult result = reloader_->Reload("test");
   ASSERT_TRUE(result.applied) << result.message;
   EXPECT_EQ(result.message, "generation 2 from " + path_.string() +
                                 "; changed: verdict.batch_size, verdict.flush_interval_us, "
-                                "verdict.busy_poll_us");
+                                "verdict.busy_poll_us, verdict.latency_budget_us");
   const config::VerdictSection& live = exchange_->Current(0).config.verdict;
   EXPECT_EQ(live.batch_size, 8u);
   EXPECT_EQ(live.flush_interval_us, 10u);
   EXPECT_EQ(live.busy_poll_us, 20u);
+  EXPECT_EQ(live.latency_budget_us, 30u);
 
   // Beyond what the workers' verdict tables were sized for: restart.
   Write("[verdict]\nbatch_size = 5000\n");

@@ -59,6 +59,7 @@ WorkerOptions Options(std::size_t batch_size, std::uint32_t flush_us) {
   options.queue_num = 0;
   options.batch_size = batch_size;
   options.flush_interval_us = flush_us;
+  options.latency_budget_us = flush_us;  // the bound in force is the smaller of the two
   return options;
 }
 

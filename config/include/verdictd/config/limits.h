@@ -32,6 +32,7 @@ inline constexpr std::size_t LiveBatchCapacity(std::size_t batch_size) noexcept 
 }
 inline constexpr std::int64_t kMaxFlushMicros = 1000000;  // one second
 inline constexpr std::int64_t kMaxBusyPollMicros = 1000000;
+inline constexpr std::int64_t kMaxLatencyBudgetMicros = 1000000;
 inline constexpr std::size_t kMaxSocketPath = 107;        // sun_path minus the NUL
 inline constexpr std::size_t kMaxUserName = 32;
 

@@ -46,6 +46,7 @@ struct RunOptions {
   std::optional<std::size_t> batch_size;
   std::optional<std::uint32_t> flush_us;
   std::optional<std::uint32_t> busy_poll_us;
+  std::optional<std::uint32_t> latency_budget_us;
   std::optional<config::VerdictSetting> default_verdict;
   std::optional<config::VerdictSetting> unparseable_verdict;
   std::optional<config::LogLevel> log_level;

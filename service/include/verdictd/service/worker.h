@@ -17,7 +17,18 @@
 //     bypassed flows) before it sees a packet;
 //  3. parse every message; decide; add the verdict to the batcher;
 //  4. flush when the batcher is full, when the receive would block, or when
-//     the oldest pending verdict is older than flush_interval_us.
+//     the oldest pending verdict has waited the latency budget.
+// The latency budget (the smaller of latency_budget_us and
+// flush_interval_us) bounds how long a verdict waits in userspace, for
+// company in the batcher or in a coalescing pause. The worker picks the
+// cheapest way to stay within it from the arrival rate it measures: block
+// (slow queues: every packet wakes it and is answered at once), pause (fast
+// queues: sleep so that packets gather, for at most the budget less the
+// sleep overshoot it measures), spin (a budget too small for a sleep on a
+// queue whose next packet is due within it) or, with a budget of 0, send
+// every receive's verdicts at once. Each packet's own receipt-to-send time
+// goes into WorkerCounters::verdict_latency (one observation per receive
+// batch and flush, with the batch's count).
 // RequestStop() (any thread) ends the loop at the next batch boundary; the
 // worker then drains: calls the drain hook (the kernel stops queueing to it),
 // gives every packet still readable its verdict, flushes, and returns.
@@ -30,6 +41,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "verdictd/metrics/worker_counters.h"
 #include "verdictd/queueio/packet_source.h"
@@ -38,6 +50,15 @@
 #include "verdictd/service/policy_exchange.h"
 
 namespace verdictd::service {
+
+// The worker's time: the monotonic clock and sleeps. Tests substitute a fake
+// one to check the latency bound without timing thresholds.
+class WorkerClock {
+ public:
+  virtual ~WorkerClock() = default;
+  virtual std::uint64_t Now() noexcept = 0;             // monotonic nanoseconds
+  virtual void Sleep(std::uint64_t nanoseconds) noexcept = 0;  // relative
+};
 
 struct WorkerOptions {
   std::size_t index = 0;         // slot in the PolicyExchange and Policy::deciders
@@ -49,6 +70,11 @@ struct WorkerOptions {
   std::size_t batch_capacity = 0;
   std::uint32_t flush_interval_us = 1000;  // longest a verdict waits in the batcher
   std::uint32_t busy_poll_us = 0;  // > 0: spin this long on non-blocking receives before sleeping
+  // Longest a verdict waits in userspace (with flush_interval_us: the
+  // smaller holds). 0: every receive's verdicts are sent at once.
+  std::uint32_t latency_budget_us = 100;
+  // nullptr: the system's monotonic clock and clock_nanosleep.
+  WorkerClock* clock = nullptr;
   // Datagrams one receive asks for (the source's batch size). A receive that
   // returns fewer found the socket empty, so the verdicts go out at once
   // instead of after one more receive that would only say "would block".
@@ -56,8 +82,8 @@ struct WorkerOptions {
   std::size_t receive_batch = 0;
   // Receive coalescing: while packets arrive at >= coalesce_min_pps, the
   // worker that found its queue empty sleeps before it receives again,
-  // about long enough for coalesce_target packets to gather (at most
-  // flush_interval_us), instead of waking for every packet: waking a thread
+  // about long enough for coalesce_target packets to gather (within the
+  // latency budget), instead of waking for every packet: waking a thread
   // costs more than handling a packet here. Slower queues (and the
   // low-latency mode) wake per packet as before. 0 turns it off.
   std::uint32_t coalesce_min_pps = 4000;
@@ -116,6 +142,16 @@ class Worker final : private decider::ReadyVerdicts {
   std::size_t batch_size() const noexcept { return options_.batch_size; }
   std::uint32_t flush_interval_us() const noexcept { return options_.flush_interval_us; }
   std::uint32_t busy_poll_us() const noexcept { return options_.busy_poll_us; }
+  std::uint32_t latency_budget_us() const noexcept { return options_.latency_budget_us; }
+  // The bound in force, in nanoseconds: min(latency budget, flush interval).
+  std::uint64_t budget_ns() const noexcept {
+    const std::uint32_t us = options_.latency_budget_us < options_.flush_interval_us
+                                 ? options_.latency_budget_us
+                                 : options_.flush_interval_us;
+    return std::uint64_t{us} * 1000;
+  }
+  // The sleep overshoot the pause allows for (decaying maximum of the measured ones).
+  std::uint64_t sleep_overshoot_ns() const noexcept { return overshoot_ns_; }
   std::size_t pending() const noexcept { return batcher_.pending(); }
   // Packets whose verdict comes later (asynchronous extensions).
   std::size_t deferred() const noexcept {
@@ -134,11 +170,15 @@ class Worker final : private decider::ReadyVerdicts {
   // A reload's decider takes over the per-worker state of the previous one.
   void HandOverState(const Policy& from, const Policy& to) noexcept;
   std::uint64_t CoalesceNanos() const noexcept;
+  // Waits for packets on an empty queue the way the budget allows (pause or
+  // spin); returns kWouldBlock when the caller should block.
+  queueio::ReceiveStatus WaitWithinBudget() noexcept;
+  std::uint64_t Now() noexcept;
   void Drain() noexcept;
-  void TestStall(std::uint32_t ms) noexcept;
   // Deferred verdicts (asynchronous extensions): the ready ones go to the batcher.
   void PollDeferred(std::uint64_t now_ns) noexcept;
   void Ready(std::uint32_t id, const queueio::Verdict& verdict) noexcept override;
+  void TestStall(std::uint32_t ms) noexcept;
 
   WorkerOptions options_;
   queueio::PacketSource& source_;
@@ -156,7 +196,24 @@ class Worker final : private decider::ReadyVerdicts {
   // The process's source of deferred verdicts (the first policy that had one).
   decider::DeferredVerdicts* deferred_ = nullptr;
   std::uint64_t ready_now_ns_ = 0;  // the clock of the current PollDeferred()
-  std::uint64_t oldest_pending_ns_ = 0;  // receive time of the oldest unflushed verdict
+  // When the oldest unflushed verdict started to wait: its receipt, or the
+  // start of the pause it arrived in (the budget counts from there).
+  std::uint64_t oldest_pending_ns_ = 0;
+  bool drained_ = true;  // the last receive found the socket empty (may wait next)
+  std::uint64_t pause_start_ns_ = 0;  // != 0: the current batch was received after a pause
+  // Pending verdicts grouped by receipt time (one group per receive batch):
+  // the exact histogram at per-batch cost. Sized for batch_capacity groups.
+  struct ReceiptGroup {
+    std::uint64_t receipt_ns;
+    std::uint32_t count;
+  };
+  std::vector<ReceiptGroup> groups_;
+  std::size_t group_count_ = 0;
+  // Sleep overshoot: 50 us assumed (the default timer slack) until measured.
+  std::uint64_t overshoot_ns_ = 50'000;
+  std::uint64_t last_overshoot_ns_ = 50'000;   // the last measured one
+  std::uint64_t overshoot_floor_ns_ = 50'000;  // the smaller of the last two
+  std::uint64_t realtime_ns_ = 0;        // CLOCK_REALTIME of the current batch (0: not read)
   // Arrival rate, measured over windows of >= kRateWindowNs (coalescing).
   std::uint64_t window_start_ns_ = 0;
   std::uint64_t window_packets_ = 0;

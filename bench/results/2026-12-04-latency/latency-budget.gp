@@ -1,0 +1,12 @@
+
+set terminal pngcairo size 1000,600 noenhanced
+set output 'latency-budget.png'
+set title 'CPU per packet against loaded round-trip p99 (60000 pps flood, echo probe)'
+set logscale x
+set xlabel 'loaded round trip p99 (microseconds, log scale)'
+set ylabel 'CPU per packet (microseconds)'
+set yrange [0:*]
+set grid
+set key off
+plot 'latency-budget.dat' using 2:3 with points pt 7 ps 1.5, \
+     '' using 2:3:1 with labels offset 1,0.7 left
