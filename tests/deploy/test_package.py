@@ -56,7 +56,8 @@ EXPECTED = {
 ALLOWED = {
     "verdictd": ("etc/verdictd/", "usr/sbin/", "usr/lib/systemd/system/", "usr/share/man/",
                  "usr/share/verdictd/", "usr/share/doc/verdictd/", "usr/lib/"),
-    "verdictd-dev": ("usr/include/", "usr/lib/"),
+    # The extension template's sources: copied to start a new extension.
+    "verdictd-dev": ("usr/include/", "usr/lib/", "usr/share/verdictd/extension-template/"),
 }
 
 # Where a package could leave something behind. /var/cache/man (man-db's
@@ -180,7 +181,8 @@ class Package(unittest.TestCase):
         for path in (deb_files(dev[0]) if dev else ()):
             # Development files only: headers, static libraries, .so links,
             # pkg-config and CMake package files.
-            self.assertRegex(path, r"^usr/include/|\.a$|\.so$|/pkgconfig/.*\.pc$|/cmake/", path)
+            self.assertRegex(path, r"^usr/include/|\.a$|\.so$|/pkgconfig/.*\.pc$|/cmake/|"
+                                   r"^usr/share/verdictd/extension-template/", path)
         listed = set(deployment.run(["dpkg", "-L", "verdictd"]).stdout.split())
         for path in files:
             self.assertIn("/" + path, listed)
