@@ -243,8 +243,7 @@ class Package(unittest.TestCase):
 
     def test_shared_libraries_are_registered(self):
         libraries = [p for p in deb_files(self.deb) if re.search(r"\.so\.\d+$", p)]
-        if not libraries:
-            return  # nothing to register (no library of the tree installs one)
+        self.assertIn("usr/lib/libipq.so.1", libraries)
         with open(os.path.join(self.control_dir(), "triggers")) as f:
             self.assertIn("activate-noawait ldconfig", f.read())
         with open(os.path.join(self.control_dir(), "shlibs")) as f:
@@ -255,6 +254,17 @@ class Package(unittest.TestCase):
             self.assertIn(name, cache, f"{name} is not in the linker cache")
             stem, _, major = name.rpartition(".so.")
             self.assertIn(f"{stem} {major} verdictd (= ", shlibs)
+
+    def test_a_libipq_era_program_builds_with_cc_lipq(self):
+        # The man page's example, unmodified, against the installed packages
+        # only: the header in /usr/include, -lipq from the linker's default
+        # path, and the shared library found at run time without any setting.
+        passer = os.path.join(deployment.source_dir(), "libipq", "examples", "passer.c")
+        program = os.path.join(self.tmp.name, "passer")
+        result = subprocess.run(["cc", passer, "-o", program, "-lipq"], capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        linked = deployment.run(["ldd", program]).stdout
+        self.assertRegex(linked, r"libipq\.so\.1 => /(usr/)?lib/libipq\.so\.1")
 
     def control_dir(self):
         path = os.path.join(self.tmp.name, "control")
