@@ -78,6 +78,26 @@ def verdictd_bin():
     return path
 
 
+def parse_exposition(text):
+    """Prometheus text format as {(name, ((label, value), ...)): float}."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        name, labels = head, ()
+        if "{" in head:
+            name, _, rest = head.partition("{")
+            pairs = []
+            for item in rest.rstrip("}").split(","):
+                if item:
+                    key, _, val = item.partition("=")
+                    pairs.append((key, val.strip('"')))
+            labels = tuple(sorted(pairs))
+        samples[(name, labels)] = float(value)
+    return samples
+
+
 def run(cmd, check=True, timeout=30, **kwargs):
     """Runs a command (list), returns CompletedProcess with text output."""
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)

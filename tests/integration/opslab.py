@@ -96,22 +96,7 @@ def scrape(lab, port=9470, ns=None):
     {(name, ((label, value), ...)): float}."""
     text = lab.ns(ns or lab.firewall, sys.executable, "-c", _FETCH,
                   f"http://127.0.0.1:{port}/metrics").stdout
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        name, labels = head, ()
-        if "{" in head:
-            name, _, rest = head.partition("{")
-            pairs = []
-            for item in rest.rstrip("}").split(","):
-                if item:
-                    key, _, val = item.partition("=")
-                    pairs.append((key, val.strip('"')))
-            labels = tuple(sorted(pairs))
-        samples[(name, labels)] = float(value)
-    return samples
+    return nslab.parse_exposition(text)
 
 
 def metric(samples, name, **labels):

@@ -41,24 +41,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
 """
 
 
-def parse_exposition(text):
-    """{(name, ((label, value), ...)): float} from the text format."""
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        name, labels = head, ()
-        if "{" in head:
-            name, _, rest = head.partition("{")
-            pairs = []
-            for item in rest.rstrip("}").split(","):
-                if item:
-                    key, _, val = item.partition("=")
-                    pairs.append((key, val.strip('"')))
-            labels = tuple(sorted(pairs))
-        samples[(name, labels)] = float(value)
-    return samples
+parse_exposition = nslab.parse_exposition
 
 
 def total(samples, name, **match):
