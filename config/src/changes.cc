@@ -29,6 +29,7 @@ void Compare(const Config& a, const Config& b, QueueChanges queue_changes, Add a
     if (x.gso != y.gso) add(p + "gso", live_queues);
     if (x.conntrack != y.conntrack) add(p + "conntrack", live_queues);
     if (x.uid_gid != y.uid_gid) add(p + "uid_gid", live_queues);
+    if (x.secctx != y.secctx) add(p + "secctx", live_queues);
     if (x.receive_buffer_bytes != y.receive_buffer_bytes) add(p + "receive_buffer_bytes", live_queues);
     if (x.receive_batch != y.receive_batch) add(p + "receive_batch", live_queues);
   }

@@ -26,9 +26,9 @@ constexpr std::size_t kMaxFileBytes = std::size_t{16} << 20;
 
 constexpr std::array<std::string_view, 6> kTopKeys{"queues", "verdict", "metrics",
                                                    "control", "log",     "process"};
-constexpr std::array<std::string_view, 12> kQueueKeys{
+constexpr std::array<std::string_view, 13> kQueueKeys{
     "first",      "count",     "cpus",    "copy_mode", "copy_range",           "max_length",
-    "fail_open",  "gso",       "conntrack", "uid_gid", "receive_buffer_bytes", "receive_batch"};
+    "fail_open",  "gso",       "conntrack", "uid_gid", "secctx", "receive_buffer_bytes", "receive_batch"};
 constexpr std::array<std::string_view, 5> kVerdictKeys{"default", "unparseable", "batch_size",
                                                        "flush_interval_us", "busy_poll_us"};
 constexpr std::array<std::string_view, 2> kMetricsKeys{"enabled", "listen"};
@@ -304,6 +304,7 @@ class Reader {
       ReadBool(*table, prefix, "gso", range.gso);
       ReadBool(*table, prefix, "conntrack", range.conntrack);
       ReadBool(*table, prefix, "uid_gid", range.uid_gid);
+      ReadBool(*table, prefix, "secctx", range.secctx);
       ReadInt(*table, prefix, "receive_buffer_bytes", limits::kMinReceiveBuffer,
               limits::kMaxReceiveBuffer, range.receive_buffer_bytes);
       ReadInt(*table, prefix, "receive_batch", limits::kMinReceiveBatch,

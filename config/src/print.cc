@@ -79,6 +79,7 @@ std::string ToToml(const Config& config) {
         << "gso = " << Bool(q.gso) << '\n'
         << "conntrack = " << Bool(q.conntrack) << '\n'
         << "uid_gid = " << Bool(q.uid_gid) << '\n'
+        << "secctx = " << Bool(q.secctx) << '\n'
         << "receive_buffer_bytes = " << q.receive_buffer_bytes << '\n'
         << "receive_batch = " << q.receive_batch << "\n\n";
   }

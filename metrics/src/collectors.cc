@@ -51,6 +51,21 @@ void AddSample(MetricFamily& family, std::vector<ClientMetric::Label> labels, do
   family.metric.push_back(Sample(std::move(labels), family.type, value));
 }
 
+// NFQA_CFG_F_* bits (linux/netfilter/nfnetlink_queue.h) and their label.
+constexpr std::pair<std::uint32_t, const char*> kQueueFlagNames[] = {
+    {1u << 0, "fail-open"}, {1u << 1, "conntrack"}, {1u << 2, "gso"},
+    {1u << 3, "uid-gid"},   {1u << 4, "secctx"}};
+
+// The kernel's enum nfqnl_config_mode.
+const char* CopyModeName(std::uint32_t mode) {
+  switch (mode) {
+    case 0: return "none";
+    case 1: return "meta";
+    case 2: return "packet";
+    default: return "unknown";
+  }
+}
+
 // One queue's worker counters summed at scrape time.
 struct HistogramSnapshot {
   std::array<std::uint64_t, LatencyHistogram::kBuckets + 1> buckets{};
@@ -84,6 +99,10 @@ struct QueueSnapshot {
   std::array<std::uint64_t, kVerdictLabels.size()> verdicts{};
   HistogramSnapshot verdict_latency, kernel_delay;
   bool up = false;
+  bool stalled = false;
+  std::uint64_t stalls = 0, connmarks_stripped = 0, pending = 0;
+  std::uint32_t flags = 0, max_length = 0;
+  bool bound = false;
   int cpu = -1;
   double cpu_seconds = 0;
   bool cpu_seconds_known = false;
@@ -103,6 +122,15 @@ struct QueueSnapshot {
     send_errors += c.send_errors.value();
     verdict_latency.Add(c.verdict_latency);
     kernel_delay.Add(c.kernel_delay);
+    stalled = stalled || c.stalled.load(std::memory_order_relaxed);
+    stalls += c.stalls.value();
+    connmarks_stripped += c.connmarks_stripped.value();
+    pending += c.pending.load(std::memory_order_relaxed);
+    if (c.posture.bound.load(std::memory_order_relaxed)) {
+      bound = true;
+      flags = c.posture.flags.load(std::memory_order_relaxed);
+      max_length = c.posture.max_length.load(std::memory_order_relaxed);
+    }
     const bool worker_up = c.up.load(std::memory_order_relaxed);
     up = up || worker_up;
     if (cpu < 0) cpu = c.cpu.load(std::memory_order_relaxed);
@@ -121,7 +149,19 @@ struct QueueSnapshot {
 
 QueueCollector::QueueCollector(std::string kernel_stats_path)
     : kernel_stats_path_(std::move(kernel_stats_path)) {
-  if (!kernel_stats_path_.empty()) kernel_stats_fd_ = open(kernel_stats_path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (kernel_stats_path_.empty()) return;
+  kernel_stats_fd_ = open(kernel_stats_path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (kernel_stats_fd_ < 0) kernel_stats_errno_ = errno;
+}
+
+bool QueueCollector::kernel_stats_available() const {
+  std::lock_guard lock(mutex_);
+  return kernel_stats_fd_ >= 0;
+}
+
+int QueueCollector::kernel_stats_errno() const {
+  std::lock_guard lock(mutex_);
+  return kernel_stats_errno_;
 }
 
 QueueCollector::~QueueCollector() {
@@ -131,14 +171,16 @@ QueueCollector::~QueueCollector() {
 namespace {
 
 // Re-reads the kernel's table from the start through the kept descriptor
-// (seq_file restarts at offset 0); reopens it if it was never opened.
-std::optional<std::vector<KernelQueueStats>> ReadKernelTable(int& fd, const std::string& path) {
+// (pread from offset 0: seq_file starts the table again), so that it stays
+// readable after privileges are dropped; reopens it only if it was never
+// opened (it may have become readable since).
+std::optional<std::vector<KernelQueueStats>> ReadKernelTableAt(int& fd, const std::string& path) {
   if (fd < 0) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || lseek(fd, 0, SEEK_SET) != 0) return std::nullopt;
+  if (fd < 0) return std::nullopt;
   std::string text;
   char buffer[4096];
   for (;;) {
-    const ssize_t n = read(fd, buffer, sizeof buffer);
+    const ssize_t n = pread(fd, buffer, sizeof buffer, static_cast<off_t>(text.size()));
     if (n < 0) {
       if (errno == EINTR) continue;
       return std::nullopt;
@@ -150,6 +192,12 @@ std::optional<std::vector<KernelQueueStats>> ReadKernelTable(int& fd, const std:
 }
 
 }  // namespace
+
+std::optional<std::vector<KernelQueueStats>> QueueCollector::ReadKernelTable() const {
+  std::lock_guard lock(mutex_);
+  if (kernel_stats_path_.empty()) return std::nullopt;
+  return ReadKernelTableAt(kernel_stats_fd_, kernel_stats_path_);
+}
 
 void QueueCollector::AddWorker(std::uint16_t queue, const WorkerCounters& counters) {
   std::lock_guard lock(mutex_);
@@ -174,7 +222,7 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
   std::optional<std::vector<KernelQueueStats>> table;
   {
     std::lock_guard lock(mutex_);
-    if (!kernel_stats_path_.empty()) table = ReadKernelTable(kernel_stats_fd_, kernel_stats_path_);
+    if (!kernel_stats_path_.empty()) table = ReadKernelTableAt(kernel_stats_fd_, kernel_stats_path_);
     for (const auto& [queue, list] : workers_) {
       QueueSnapshot& snapshot = queues[queue];
       for (const WorkerCounters* counters : list) snapshot.Add(*counters);
@@ -237,6 +285,24 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
   MetricFamily cpu = Family("verdictd_worker_cpu", "CPU the queue's worker is pinned to (-1: not pinned).", G);
   MetricFamily cpu_seconds =
       Family("verdictd_worker_cpu_seconds_total", "CPU time (user + system) used by the queue's worker thread.", C);
+  MetricFamily stalled = Family("verdictd_worker_stalled",
+                                "1 while the queue's worker is stalled: packets wait for it and it "
+                                "has not come back to its receive loop within the stall bound.",
+                                G);
+  MetricFamily stalls = Family("verdictd_worker_stalls_total",
+                               "Times the queue's worker was found stalled.", C);
+  MetricFamily pending = Family("verdictd_worker_pending_verdicts",
+                                "Verdicts the worker holds, not yet sent (sampled once per loop).", G);
+  MetricFamily stripped = Family("verdictd_connmark_stripped_total",
+                                 "Connmark verdicts sent without their connmark because the "
+                                 "kernel lacks nf_conntrack_netlink (it would ignore them).",
+                                 C);
+  MetricFamily max_length = Family("verdictd_queue_max_length",
+                                   "Maximum queue length the kernel acknowledged at bind, in packets.", G);
+  MetricFamily flag = Family("verdictd_queue_flag",
+                             "Queue flags the kernel acknowledged at bind (1 on, 0 off): fail-open, "
+                             "gso, conntrack, uid-gid, secctx.",
+                             G);
   for (const auto& [queue, s] : queues) {
     const std::string q = std::to_string(queue);
     for (std::size_t i = 0; i < kVerdictLabels.size(); ++i) {
@@ -249,8 +315,19 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
     AddSample(up, {{"queue", q}}, s.up ? 1 : 0);
     AddSample(cpu, {{"queue", q}}, s.cpu);
     if (s.cpu_seconds_known) AddSample(cpu_seconds, {{"queue", q}}, s.cpu_seconds);
+    AddSample(stalled, {{"queue", q}}, s.stalled ? 1 : 0);
+    AddSample(stalls, {{"queue", q}}, static_cast<double>(s.stalls));
+    AddSample(pending, {{"queue", q}}, static_cast<double>(s.pending));
+    AddSample(stripped, {{"queue", q}}, static_cast<double>(s.connmarks_stripped));
+    if (s.bound) {
+      AddSample(max_length, {{"queue", q}}, s.max_length);
+      for (const auto& [bit, name] : kQueueFlagNames) {
+        AddSample(flag, {{"queue", q}, {"flag", name}}, (s.flags & bit) != 0 ? 1 : 0);
+      }
+    }
   }
-  for (auto* family : {&verdicts, &messages, &latency, &delay, &up, &cpu, &cpu_seconds}) {
+  for (auto* family : {&verdicts, &messages, &latency, &delay, &up, &cpu, &cpu_seconds, &stalled,
+                       &stalls, &pending, &stripped, &max_length, &flag}) {
     families.push_back(std::move(*family));
   }
 
@@ -269,6 +346,21 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
                                   C);
     MetricFamily last_id = Family("verdictd_kernel_queue_last_packet_id",
                                   "Id of the last packet the kernel queued (a running packet counter).", G);
+    MetricFamily available = Family(
+        "verdictd_kernel_stats_available",
+        "1 when verdictd can read the kernel's queue table (/proc/net/netfilter/nfnetlink_queue, "
+        "root-only); 0 when it cannot, and the verdictd_kernel_* families are absent (see the "
+        "startup log).",
+        G);
+    AddSample(available, {}, table ? 1 : 0);
+    MetricFamily info = Family("verdictd_queue_info",
+                               "Always 1; labels carry the copy mode the kernel applies to the "
+                               "queue, read back from its queue table.",
+                               G);
+    MetricFamily copy_range = Family("verdictd_queue_copy_range_bytes",
+                                     "Bytes of each packet the kernel copies to verdictd, read back "
+                                     "from its queue table.",
+                                     G);
     if (table) {
       for (const auto& [queue, s] : queues) {
         (void)s;
@@ -283,9 +375,13 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
         AddSample(dropped, {{"queue", q}, {"reason", "queue_full"}}, row->queue_dropped);
         AddSample(dropped, {{"queue", q}, {"reason", "socket_full"}}, row->user_dropped);
         AddSample(last_id, {{"queue", q}}, row->id_sequence);
+        AddSample(info, {{"queue", q}, {"copy_mode", CopyModeName(row->copy_mode)}}, 1);
+        AddSample(copy_range, {{"queue", q}}, row->copy_range);
       }
     }
-    for (auto* family : {&bound, &waiting, &dropped, &last_id}) families.push_back(std::move(*family));
+    for (auto* family : {&bound, &waiting, &dropped, &last_id, &available, &info, &copy_range}) {
+      families.push_back(std::move(*family));
+    }
   }
 
   // A family without samples says nothing; leave it out of the exposition.
@@ -319,6 +415,26 @@ std::vector<MetricFamily> ServiceCollector::Collect() const {
       AddSample(family, {}, static_cast<double>((counters_->*field.member).value()));
       families.push_back(std::move(family));
     }
+  }
+  if (counters_ != nullptr) {
+    const int conntrack = counters_->conntrack_netlink.load(std::memory_order_relaxed);
+    if (conntrack >= 0) {
+      MetricFamily family =
+          Family("verdictd_conntrack_netlink_available",
+                 "1 when the kernel has nf_conntrack_netlink (connmark verdicts take effect), "
+                 "0 when it lacks it (probed when the queues were bound).",
+                 MetricType::Gauge);
+      AddSample(family, {}, conntrack);
+      families.push_back(std::move(family));
+    }
+    MetricFamily fallback = Family(
+        "verdictd_connmark_bypass_fallback_rules",
+        "Rules with bypass_via = \"connmark\" that bypass through the packet mark instead, "
+        "because the kernel lacks nf_conntrack_netlink.",
+        MetricType::Gauge);
+    AddSample(fallback, {},
+              counters_->connmark_bypass_fallback_rules.load(std::memory_order_relaxed));
+    families.push_back(std::move(fallback));
   }
   MetricFamily info = Family("verdictd_build_info", "Always 1; labels carry the build's version and compiler.",
                              MetricType::Gauge);

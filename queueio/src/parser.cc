@@ -66,7 +66,6 @@ constexpr std::size_t ExactPayloadSize(std::uint16_t type) noexcept {
     case NFQA_IFINDEX_PHYSOUTDEV:
     case NFQA_CAP_LEN:
     case NFQA_SKB_INFO:
-    case NFQA_SECCTX:
     case NFQA_UID:
     case NFQA_GID:
     case NFQA_CT_INFO:
@@ -233,6 +232,9 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
   AttrU32(attrs[NFQA_SKB_INFO], out.skb_info);
   out.has_uid = AttrU32(attrs[NFQA_UID], out.uid);
   out.has_gid = AttrU32(attrs[NFQA_GID], out.gid);
+  // A string of the label's length (nla_put of secctx, seclen in the kernel),
+  // not the u32 nfq_nlmsg_parse() expects for it.
+  out.secctx = attrs[NFQA_SECCTX];
 
   auto ts = attrs[NFQA_TIMESTAMP];
   if (ts.size() >= 16) {

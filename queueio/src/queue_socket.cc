@@ -55,6 +55,7 @@ std::string FlagNames(std::uint32_t flags) {
   add(NFQA_CFG_F_CONNTRACK, "conntrack");
   add(NFQA_CFG_F_GSO, "gso");
   add(NFQA_CFG_F_UID_GID, "uid-gid");
+  add(NFQA_CFG_F_SECCTX, "secctx");
   return out.empty() ? "none" : out;
 }
 
@@ -239,7 +240,8 @@ struct QueueSocket::Impl {
         std::string unsupported;
         for (std::uint32_t bit : {std::uint32_t{NFQA_CFG_F_FAIL_OPEN},
                                   std::uint32_t{NFQA_CFG_F_CONNTRACK}, std::uint32_t{NFQA_CFG_F_GSO},
-                                  std::uint32_t{NFQA_CFG_F_UID_GID}}) {
+                                  std::uint32_t{NFQA_CFG_F_UID_GID},
+                                  std::uint32_t{NFQA_CFG_F_SECCTX}}) {
           if ((flags & bit) && !FlagSupported(bit)) {
             unsupported += (unsupported.empty() ? "" : ",") + FlagNames(bit);
           }
@@ -250,6 +252,9 @@ struct QueueSocket::Impl {
                          ((flags & NFQA_CFG_F_CONNTRACK)
                               ? " (conntrack needs nf_conntrack_netlink with the queue glue,"
                                 " CONFIG_NETFILTER_NETLINK_GLUE_CT: modprobe nf_conntrack_netlink)"
+                              : "") +
+                         ((flags & NFQA_CFG_F_SECCTX)
+                              ? " (secctx needs a kernel built with CONFIG_NETWORK_SECMARK)"
                               : ""));
       }
       default:
@@ -263,8 +268,9 @@ struct QueueSocket::Impl {
     if (options.conntrack) flags |= NFQA_CFG_F_CONNTRACK;
     if (options.gso) flags |= NFQA_CFG_F_GSO;
     if (options.uid_gid) flags |= NFQA_CFG_F_UID_GID;
-    const std::uint32_t mask =
-        NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_CONNTRACK | NFQA_CFG_F_GSO | NFQA_CFG_F_UID_GID;
+    if (options.secctx) flags |= NFQA_CFG_F_SECCTX;
+    const std::uint32_t mask = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_CONNTRACK | NFQA_CFG_F_GSO |
+                               NFQA_CFG_F_UID_GID | NFQA_CFG_F_SECCTX;
 
     report.conntrack_supported = FlagSupported(NFQA_CFG_F_CONNTRACK);
     if (options.conntrack && !report.conntrack_supported) {
@@ -288,6 +294,7 @@ struct QueueSocket::Impl {
     if (err == EAGAIN) err = ConfigRequest(nlh);  // conntrack module loaded on demand
     if (err != 0) ThrowBindError(err, flags);
     bound = true;
+    report.flags = flags;
     report.early_datagrams = stash.size();
   }
 

@@ -148,6 +148,7 @@ void AddRunFlags(CLI::App& app, RunOptions& o) {
   AddSwitch(app, "gso", o.gso, "take GSO super-packets unsegmented (default on)");
   AddSwitch(app, "conntrack", o.conntrack, "attach conntrack state to packets (default off)");
   AddSwitch(app, "uid-gid", o.uid_gid, "attach the owning socket's uid/gid (default off)");
+  AddSwitch(app, "secctx", o.secctx, "attach the packet's security context (default off)");
   AddParsed(app, "--copy-mode", o.copy_mode,
             [](const std::string& t) {
               if (t == "packet") return config::CopyMode::kPacket;
@@ -215,6 +216,7 @@ void ApplyRunOptions(const RunOptions& o, config::Config& config) {
     if (o.gso) q.gso = *o.gso;
     if (o.conntrack) q.conntrack = *o.conntrack;
     if (o.uid_gid) q.uid_gid = *o.uid_gid;
+    if (o.secctx) q.secctx = *o.secctx;
     if (o.copy_mode) q.copy_mode = *o.copy_mode;
     if (o.copy_range) q.copy_range = *o.copy_range;
     if (o.queue_maxlen) q.max_length = *o.queue_maxlen;

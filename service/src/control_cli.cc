@@ -1,12 +1,18 @@
 #include "verdictd/service/control_cli.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "verdictd/config/loader.h"
 #include "verdictd/rules/rule_decider.h"
 #include "verdictd/service/control.h"
+#include "verdictd/service/queue_status.h"
 
 namespace verdictd::service {
 
@@ -68,17 +74,66 @@ config::Config LoadStartupConfig(const ConfigSource& source) {
   return std::move(result.config);
 }
 
+namespace {
+
+// `verdictd ctl top`: samples the daemon's per-queue counters every
+// `interval` seconds and prints the table; on a terminal each frame replaces
+// the last (ANSI clear + home). `frames` 0: until interrupted. The first
+// frame comes after one interval, so that it can show rates.
+int RunTop(const std::string& path, double interval, int frames) {
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  auto sample = [&path](std::vector<QueueSample>& out) {
+    std::ostringstream reply;
+    if (SendControlCommand(path, "top", reply, std::cerr) != 0) {
+      std::cerr << reply.str();
+      return false;
+    }
+    out = ParseQueueSamples(reply.str());
+    return true;
+  };
+  std::vector<QueueSample> before;
+  if (!sample(before)) return 1;
+  auto last = std::chrono::steady_clock::now();
+  for (int frame = 0; frames == 0 || frame < frames; ++frame) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+    std::vector<QueueSample> now;
+    if (!sample(now)) return 1;
+    const auto at = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(at - last).count();
+    if (tty) std::cout << "\x1b[H\x1b[2J";
+    std::cout << "verdictd top: " << now.size() << " queue(s), interval " << interval << " s\n"
+              << RenderTop(before, now, seconds);
+    if (!tty) std::cout << "\n";
+    std::cout.flush();
+    before = std::move(now);
+    last = at;
+  }
+  return 0;
+}
+
+}  // namespace
+
 Subcommand AddCtlCommand(CLI::App& app) {
   struct CtlOptions {
     std::string socket;
     std::string config_file;
     std::string command;
+    double interval = 1.0;
+    bool once = false;
+    int count = 0;
   };
   auto options = std::make_shared<CtlOptions>();
   CLI::App* ctl = app.add_subcommand("ctl", "Talk to a running verdictd over its control socket");
-  ctl->add_option("command", options->command, "reload | status | config")
+  ctl->add_option("command", options->command,
+                  "reload | status | config | top (a live per-queue view)")
       ->required()
-      ->check(CLI::IsMember({"reload", "status", "config"}));
+      ->check(CLI::IsMember({"reload", "status", "config", "top"}));
+  ctl->add_option("-i,--interval", options->interval, "top: seconds between refreshes")
+      ->check(CLI::Range(0.05, 3600.0));
+  auto* once = ctl->add_flag("--once", options->once, "top: print one frame and exit");
+  ctl->add_option("-n,--count", options->count, "top: print N frames and exit (0: until ^C)")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes(once);
   auto* socket = ctl->add_option("-s,--socket", options->socket,
                                  "Control socket (default: [control] socket of --config, or " +
                                      std::string(config::ControlSection::kDefaultSocket) + ")");
@@ -98,6 +153,9 @@ Subcommand AddCtlCommand(CLI::App& app) {
       path = loaded.config.control.socket;
     }
     if (path.empty()) path = config::ControlSection::kDefaultSocket;
+    if (options->command == "top") {
+      return RunTop(path, options->interval, options->once ? 1 : options->count);
+    }
     return SendControlCommand(path, options->command, std::cout, std::cerr);
   };
   return subcommand;

@@ -1,13 +1,28 @@
 #include "verdictd/service/daemon_metrics.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "verdictd/service/service.h"
 
 namespace verdictd::service {
 
 DaemonMetrics::DaemonMetrics(const config::MetricsSection& section) : section_(section) {
-  if (section_.enabled) queues_ = std::make_shared<metrics::QueueCollector>();
+  if (!section_.enabled) return;
+  queues_ = std::make_shared<metrics::QueueCollector>();
+  if (queues_->kernel_stats_available()) return;
+  // Said once, here: the scrape then exports verdictd_kernel_stats_available 0.
+  const int err = queues_->kernel_stats_errno();
+  spdlog::warn(
+      "kernel queue metrics unavailable: cannot open {} ({}): the file is readable by root only "
+      "(mode 0440) and verdictd started as uid {} without CAP_DAC_READ_SEARCH; "
+      "verdictd_kernel_stats_available is 0 and the kernel's drop and backlog counters "
+      "(verdictd_kernel_*) are not exported. Run the unit as it ships "
+      "(AmbientCapabilities=CAP_NET_ADMIN CAP_DAC_READ_SEARCH; verdictd drops the second once "
+      "the table is open), or start verdictd as root with [process] user set",
+      queues_->kernel_stats_path(), std::strerror(err), ::getuid());
 }
 
 DaemonMetrics::~DaemonMetrics() { Stop(); }

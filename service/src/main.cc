@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -26,10 +29,13 @@
 #include "verdictd/service/control_cli.h"
 #include "verdictd/service/daemon_metrics.h"
 #include "verdictd/service/logging.h"
+#include "verdictd/service/notify.h"
 #include "verdictd/service/policy_exchange.h"
+#include "verdictd/service/queue_status.h"
 #include "verdictd/service/reload.h"
 #include "verdictd/service/service.h"
 #include "verdictd/service/signals.h"
+#include "verdictd/service/watchdog.h"
 
 namespace {
 
@@ -42,6 +48,75 @@ constexpr std::size_t kMaxLiveWorkers = 1024;
 // No rules: an empty factory, every worker gives the default verdict.
 service::DeciderFactory MakeDeciderFactory(const config::Config& config) {
   return rules::MakeRuleDeciderFactory(config);
+}
+
+// Without a watchdog, a worker still counts as stalled after this long (for
+// the log and verdictd_worker_stalled); with one, after half its interval.
+constexpr std::uint64_t kDefaultStallBoundNs = 5'000'000'000;
+
+// Hook (operations): where the kernel lacks nf_conntrack_netlink, rules
+// with bypass_via = "connmark" bypass through the packet mark (one warning
+// per process); the gauge says how many do. `config` is what the policy
+// gets; the running configuration (reload's comparisons) stays as written.
+std::atomic<bool> g_conntrack_supported{true};
+std::atomic<bool> g_fallback_warned{false};
+
+config::Config AdaptToKernel(const config::Config& config, metrics::ServiceCounters& counters) {
+  config::Config adapted = config;
+  std::vector<std::string> changed;
+  if (!g_conntrack_supported.load()) changed = service::FallBackToMarkBypass(adapted);
+  counters.connmark_bypass_fallback_rules.store(static_cast<std::uint32_t>(changed.size()));
+  if (!changed.empty() && !g_fallback_warned.exchange(true)) {
+    spdlog::warn("{}", service::MarkBypassFallbackWarning(adapted, changed));
+  }
+  return adapted;
+}
+
+// The STATUS= line: queues, workers, generation, verdicts, stalled queues.
+std::string StatusLine(const service::Service& service, std::uint64_t generation,
+                       const std::vector<std::uint16_t>& stalled) {
+  std::string line;
+  service.VisitCounters([&](std::span<const service::QueueCountersRef> queues) {
+    std::vector<std::uint16_t> numbers;
+    std::uint64_t verdicts = 0;
+    for (const service::QueueCountersRef& queue : queues) {
+      numbers.push_back(queue.queue);
+      for (const auto& v : queue.counters->verdicts) verdicts += v.value();
+    }
+    line = service::QueueSummary(numbers, generation, verdicts, stalled);
+  });
+  return line;
+}
+
+// Test builds only (VERDICTD_TEST_HOOKS, the verdictd-test-hooks binary):
+// "debug stall QUEUE MS" pauses that queue's worker once, so the watchdog
+// tests can stall a worker deterministically. The release binary has no
+// such command.
+service::ControlServer::Handler WithTestHooks(service::ControlServer::Handler handler,
+                                              service::Service& service) {
+#ifdef VERDICTD_TEST_HOOKS
+  return [inner = std::move(handler), &service](std::string_view command) -> std::string {
+    constexpr std::string_view kStall = "debug stall ";
+    if (!command.starts_with(kStall)) return inner(command);
+    std::string_view rest = command.substr(kStall.size());
+    const auto space = rest.find(' ');
+    unsigned queue = 0, ms = 0;
+    const std::string_view q = rest.substr(0, space);
+    const std::string_view m = space == std::string_view::npos ? "" : rest.substr(space + 1);
+    if (std::from_chars(q.data(), q.data() + q.size(), queue).ec != std::errc() ||
+        std::from_chars(m.data(), m.data() + m.size(), ms).ec != std::errc() || queue > 65535) {
+      return "error: usage: debug stall QUEUE MS\n";
+    }
+    if (!service.RequestTestStall(static_cast<std::uint16_t>(queue), ms)) {
+      return "error: queue " + std::to_string(queue) + " is not running\n";
+    }
+    spdlog::warn("test hook: stalling the worker of queue {} for {} ms", queue, ms);
+    return "ok stalling queue " + std::to_string(queue) + " for " + std::to_string(ms) + " ms\n";
+  };
+#else
+  (void)service;
+  return handler;
+#endif
 }
 
 // Config: the embedded defaults, then --config FILE, then --set, then the
@@ -69,7 +144,9 @@ int RunDaemon(const service::ConfigSource& source) {
     config = LoadConfiguration(source);
     service::SetLogLevel(config.log.level);
     cpus = service::AllowedCpus();
-    plan = service::PlanQueues(config, cpus);
+    std::string cpu_warnings;  // (operations) fanout CPUs this process may not use
+    plan = service::PlanQueues(config, cpus, &cpu_warnings);
+    if (!cpu_warnings.empty()) spdlog::warn("CPU mapping: {}", cpu_warnings);
     service::RequireNetAdmin();
     // (metrics) Opens the root-only kernel queue table before privileges go.
     metrics_endpoint = std::make_unique<service::DaemonMetrics>(config.metrics);
@@ -83,6 +160,8 @@ int RunDaemon(const service::ConfigSource& source) {
   // Blocked before any thread starts, so every thread inherits the mask and
   // the signals wait for the loop below (no work in signal handlers).
   service::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
+  // (operations) systemd: NOTIFY_SOCKET / WATCHDOG_USEC; inert without them.
+  service::Notifier notifier;
   const service::DeciderFactory factory = MakeDeciderFactory(config);
   std::unique_ptr<service::PolicyExchange> exchange;  // outlives the workers
   service::Service service(plan, config.verdict, cpus);
@@ -91,9 +170,13 @@ int RunDaemon(const service::ConfigSource& source) {
   std::unique_ptr<service::ControlServer> control;
   try {
     service.Open();
+    // (operations) What the bind probe found decides the connmark fallback.
+    g_conntrack_supported = service.conntrack_supported();
+    service_counters.conntrack_netlink.store(g_conntrack_supported ? 1 : 0);
     // Room for workers of queues a reload adds later.
     exchange = std::make_unique<service::PolicyExchange>(
-        service::BuildPolicy(config, plan.size(), 1, factory), plan.size(), kMaxLiveWorkers);
+        service::BuildPolicy(AdaptToKernel(config, service_counters), plan.size(), 1, factory),
+        plan.size(), kMaxLiveWorkers);
     // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
     metrics_endpoint->Start(service, service_counters);
     if (auto* server = metrics_endpoint->server()) {  // Hook (rules): per-rule counters
@@ -102,24 +185,49 @@ int RunDaemon(const service::ConfigSource& source) {
     // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
     reloader = std::make_unique<service::Reloader>(
         source, config, *exchange,
-        [&service](const config::Config& next, std::uint64_t generation) {
-          return service::BuildPolicy(next, service.slot_count(), generation,
-                                      MakeDeciderFactory(next));
+        [&service, &service_counters](const config::Config& next, std::uint64_t generation) {
+          return service::BuildPolicy(AdaptToKernel(next, service_counters), service.slot_count(),
+                                      generation, MakeDeciderFactory(next));
         },
         service_counters, [](const config::Config& next) { service::SetLogLevel(next.log.level); },
         &service);  // [[queues]] changes: workers added and removed live
+    // (operations) systemd hears of every reload, from SIGHUP or the socket.
+    reloader->set_observer([&notifier, &service, &reloader](bool starting) {
+      if (starting) {
+        notifier.Reloading();
+      } else {
+        notifier.Ready(StatusLine(service, reloader->generation(), {}));
+      }
+    });
     if (config.control.enabled) {
-      control = service::StartControlServer(
-          config.control.socket,
-          service::MakeControlHandler(*reloader, service_counters,
-                                      [&service] {
-                                        std::string text;
-                                        service.VisitCounters([&](auto queues) {
-                                          text = service::WorkerCountersStatus(queues);
-                                        });
-                                        return text;
-                                      }),
-          service_counters);
+      // The kernel's table through the descriptor the metrics hold (opened
+      // while privileged); none when metrics are disabled.
+      const metrics::QueueCollector* kernel = metrics_endpoint->queues();
+      auto kernel_table = [kernel]() -> service::KernelTable {
+        return kernel != nullptr ? kernel->ReadKernelTable() : std::nullopt;
+      };
+      service::ControlServer::Handler handler = service::MakeControlHandler(
+          *reloader, service_counters, [&service, kernel_table] {
+            std::string text;
+            const service::KernelTable table = kernel_table();
+            service.VisitCounters([&](auto queues) {
+              text = service::WorkerCountersStatus(queues) +
+                     service::QueueStatusLines(queues, table);  // (operations) per queue
+            });
+            return text;
+          });
+      // (operations) `verdictd ctl top` samples per-queue counters.
+      handler = [inner = std::move(handler), &service, kernel_table](std::string_view command) {
+        if (command != "top") return inner(command);
+        std::string text = "ok\n";
+        const service::KernelTable table = kernel_table();
+        service.VisitCounters(
+            [&](auto queues) { text += service::QueueSampleLines(queues, table); });
+        return text;
+      };
+      control = service::StartControlServer(config.control.socket,
+                                            WithTestHooks(std::move(handler), service),
+                                            service_counters);
     }
     service.Start(*exchange, [] { kill(getpid(), SIGTERM); });
   } catch (const std::exception& e) {
@@ -127,12 +235,56 @@ int RunDaemon(const service::ConfigSource& source) {
     spdlog::error("{}", e.what());
     return service::kExitUsage;
   }
+  // (operations) READY=1 only once every worker is in its receive loop.
+  while (!service.AllReceiving() && !service.failed()) {
+    if (const int early = signals.Wait(1); early != 0) {
+      kill(getpid(), early);  // handled by the loop below
+      break;
+    }
+  }
+  notifier.Ready(StatusLine(service, exchange->generation(), {}));
   spdlog::info("running {} worker(s) on queues {}..{}, default verdict {}", plan.size(),
                plan.front().queue.queue_num, plan.back().queue.queue_num,
                service::VerdictSettingName(config.verdict.default_verdict));
 
+  // (operations) The watchdog is pinged only while every worker progresses.
+  const std::uint64_t watchdog_usec = notifier.watchdog_usec();
+  service::WorkerWatchdog watchdog(watchdog_usec > 0 ? watchdog_usec * 1000 / 2
+                                                     : kDefaultStallBoundNs);
+  const int tick_ms = watchdog_usec > 0
+                          ? static_cast<int>(std::clamp<std::uint64_t>(watchdog_usec / 4000, 1, 1000))
+                          : 1000;
+  if (watchdog_usec > 0) {
+    spdlog::info("systemd watchdog: {} ms; a worker counts as stalled after {} ms",
+                 watchdog_usec / 1000, watchdog.stall_bound_ns() / 1'000'000);
+  }
+  bool was_healthy = true;
+  std::uint64_t status_ns = 0;  // when STATUS= was last refreshed
   for (;;) {
-    const int signal = signals.Wait(1000);
+    const int signal = signals.Wait(tick_ms);
+    {
+      std::vector<service::WorkerProgress> progress = service.Progress();
+      // Packets the kernel holds for a worker count as waiting work too (a
+      // worker stuck inside a batch may have drained its socket).
+      if (const metrics::QueueCollector* kernel = metrics_endpoint->queues()) {
+        if (const service::KernelTable table = kernel->ReadKernelTable()) {
+          for (service::WorkerProgress& p : progress) {
+            for (const queueio::KernelQueueStats& row : *table) {
+              if (row.queue_num == p.queue && row.queue_total > 0) p.work_waiting = true;
+            }
+          }
+        }
+      }
+      const std::uint64_t now = service::MonotonicNanos();
+      const bool healthy = watchdog.Check(progress, now);
+      // A change of health at once; the counts at most once a second.
+      if (notifier.enabled() && (healthy != was_healthy || now - status_ns >= 1'000'000'000)) {
+        notifier.Status(StatusLine(service, exchange->generation(), watchdog.stalled()));
+        status_ns = now;
+      }
+      was_healthy = healthy;
+      if (healthy) notifier.WatchdogPing();
+    }
     if (signal == 0) {
       exchange->Reclaim();  // frees policies no worker reads any more
       continue;
@@ -147,6 +299,7 @@ int RunDaemon(const service::ConfigSource& source) {
       continue;
     }
     spdlog::info("{}: stopping: draining queued packets", strsignal(signal));
+    notifier.Stopping();
     break;
   }
   control.reset();  // no reload may change the queues while they stop

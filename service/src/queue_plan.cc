@@ -34,8 +34,47 @@ std::vector<int> AllowedCpus() {
   return cpus;
 }
 
-std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const int> cpus) {
+CpuMapping MapFanoutCpus(std::uint16_t first, std::size_t count, std::span<const int> allowed,
+                         int cpu_count) {
+  CpuMapping mapping;
+  if (allowed.empty()) return mapping;
+  const int highest = *std::max_element(allowed.begin(), allowed.end());
+  cpu_count = std::max(cpu_count, highest + 1);
+  std::string moved;
+  for (std::size_t i = 0; i < count; ++i) {
+    int chosen = -1;
+    std::string feeders;
+    for (int c = static_cast<int>(i); c < cpu_count; c += static_cast<int>(count)) {
+      feeders += (feeders.empty() ? "" : ",") + std::to_string(c);
+      if (chosen < 0 && std::find(allowed.begin(), allowed.end(), c) != allowed.end()) chosen = c;
+    }
+    if (chosen < 0) {
+      chosen = allowed[i % allowed.size()];
+      if (!feeders.empty()) {
+        moved += (moved.empty() ? "" : "; ") + std::string("queue ") +
+                 std::to_string(first + i) +
+                 " (fed by CPU " + feeders + ") runs on CPU " + std::to_string(chosen);
+      }
+    }
+    mapping.cpus.push_back(chosen);
+  }
+  if (!moved.empty()) {
+    std::string list;
+    for (int c : allowed) list += (list.empty() ? "" : ",") + std::to_string(c);
+    mapping.warning = "--queue-cpu-fanout sends the packets of CPU c to queue " +
+                      std::to_string(first) + " + c % " + std::to_string(count) + ", but this process may run only on CPU(s) " + list +
+                      ": " + moved +
+                      ", so those packets cross CPUs. Allow the feeding CPUs (taskset, "
+                      "CPUAffinity=, cpuset), or match the firewall rule to the CPUs, or list "
+                      "[[queues]] cpus explicitly";
+  }
+  return mapping;
+}
+
+std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const int> cpus,
+                                  std::string* warnings, int cpu_count) {
   if (cpus.empty()) throw std::runtime_error("no CPU available to run workers on");
+  if (cpu_count <= 0) cpu_count = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_CONF)));
   std::vector<QueuePlan> plan;
   for (std::size_t r = 0; r < config.queues.size(); ++r) {
     const config::QueueRange& range = config.queues[r];
@@ -54,6 +93,13 @@ std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const 
                                " CPUs listed for " + std::to_string(count) +
                                " queues; list one CPU per queue or none");
     }
+    CpuMapping mapping;
+    if (range.cpus.empty()) {
+      mapping = MapFanoutCpus(range.first, count, cpus, cpu_count);
+      if (!mapping.warning.empty() && warnings != nullptr) {
+        *warnings += (warnings->empty() ? "" : "\n") + where + ": " + mapping.warning;
+      }
+    }
     for (std::size_t i = 0; i < count; ++i) {
       QueuePlan entry;
       queueio::QueueOptions& q = entry.queue;
@@ -65,9 +111,10 @@ std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const 
       q.gso = range.gso;
       q.conntrack = range.conntrack;
       q.uid_gid = range.uid_gid;
+      q.secctx = range.secctx;
       q.receive_buffer_bytes = range.receive_buffer_bytes;
       q.batch_size = range.receive_batch;
-      entry.cpu = range.cpus.empty() ? cpus[i % cpus.size()] : range.cpus[i];
+      entry.cpu = range.cpus.empty() ? mapping.cpus[i] : range.cpus[i];
       for (const QueuePlan& other : plan) {
         if (other.queue.queue_num == q.queue_num) {
           throw std::runtime_error(where + ": queue " + std::to_string(q.queue_num) +
@@ -109,6 +156,7 @@ std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& repo
   add(q.gso, "gso");
   add(q.conntrack, "conntrack");
   add(q.uid_gid, "uid-gid");
+  add(q.secctx, "secctx");
   if (flags.empty()) flags = "none";
   std::string line = "queue " + std::to_string(q.queue_num) + ": cpu " +
                      (plan.cpu < 0 ? std::string("any") : std::to_string(plan.cpu)) +
@@ -161,6 +209,7 @@ std::string QueueSettingChanges(const QueuePlan& running, const QueuePlan& next)
   note(a.gso != b.gso, "gso", a.gso, b.gso);
   note(a.conntrack != b.conntrack, "conntrack", a.conntrack, b.conntrack);
   note(a.uid_gid != b.uid_gid, "uid_gid", a.uid_gid, b.uid_gid);
+  note(a.secctx != b.secctx, "secctx", a.secctx, b.secctx);
   note(a.receive_buffer_bytes != b.receive_buffer_bytes, "receive_buffer_bytes",
        a.receive_buffer_bytes, b.receive_buffer_bytes);
   note(a.batch_size != b.batch_size, "receive_batch", a.batch_size, b.batch_size);

@@ -64,6 +64,16 @@ ReloadResult Reloader::Fail(std::string_view trigger, std::string message) {
 
 ReloadResult Reloader::Reload(std::string_view trigger) {
   std::lock_guard lock(mutex_);
+  // Ends the reload for the observer however this returns (or throws).
+  struct Observed {
+    const std::function<void(bool)>& observer;
+    explicit Observed(const std::function<void(bool)>& o) : observer(o) {
+      if (observer) observer(true);
+    }
+    ~Observed() {
+      if (observer) observer(false);
+    }
+  } observed(observer_);
   const std::string from = source_.file.empty() ? "the embedded defaults" : source_.file;
   config::LoadResult loaded = LoadEffectiveConfig(source_);
   if (!loaded.ok()) {

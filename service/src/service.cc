@@ -2,6 +2,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink_queue.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
@@ -85,6 +86,14 @@ std::string Service::StartLane(std::size_t slot, const config::VerdictSection& v
   queueio::QueueSocket& socket = *lane.socket;
   WorkerOptions options = MakeWorkerOptions(verdict, slot, queue_num);
   options.receive_batch = lane.plan.queue.batch_size;
+  const queueio::BindReport& report = socket.bind_report();
+  // Without nf_conntrack_netlink the kernel ignores a verdict's connmark:
+  // leave it out and count it, so that the metrics say what happened.
+  options.connmark_supported = report.conntrack_supported;
+  lane.counters.posture.flags.store(report.flags, std::memory_order_relaxed);
+  lane.counters.posture.max_length.store(lane.plan.queue.max_queue_length,
+                                         std::memory_order_relaxed);
+  lane.counters.posture.bound.store(true, std::memory_order_relaxed);
   lane.worker = std::make_unique<Worker>(options, socket, socket, *exchange_, lane.counters);
   if (lane.plan.queue.fail_open) {
     lane.drain_message = ZeroMaxLengthMessage(queue_num);
@@ -350,7 +359,7 @@ void Service::VisitCounters(
   std::lock_guard lock(mutex_);
   std::vector<QueueCountersRef> refs;
   for (const Lane* lane : RunningLanes()) {
-    refs.push_back({lane->plan.queue.queue_num, &lane->counters});
+    refs.push_back({lane->plan.queue.queue_num, &lane->counters, &lane->plan});
   }
   visit(refs);
 }
@@ -360,6 +369,51 @@ void Service::set_observer(QueueObserver observer) {
   observer_ = std::move(observer);
   if (!observer_.added) return;
   for (const Lane* lane : RunningLanes()) observer_.added(lane->plan.queue.queue_num, lane->counters);
+}
+
+bool Service::AllReceiving() const {
+  std::lock_guard lock(mutex_);
+  for (const Lane* lane : RunningLanes()) {
+    if (lane->counters.heartbeat.load(std::memory_order_relaxed) == 0) return false;
+  }
+  return true;
+}
+
+std::vector<WorkerProgress> Service::Progress() {
+  std::lock_guard lock(mutex_);
+  std::vector<WorkerProgress> progress;
+  for (const Lane* running : RunningLanes()) {
+    // RunningLanes() hands out const views; this member is not const.
+    Lane& lane = const_cast<Lane&>(*running);
+    WorkerProgress p;
+    p.queue = lane.plan.queue.queue_num;
+    p.heartbeat = lane.counters.heartbeat.load(std::memory_order_relaxed);
+    pollfd pfd{lane.socket->fd(), POLLIN, 0};
+    const bool readable = ::poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) != 0;
+    p.work_waiting = readable || lane.counters.pending.load(std::memory_order_relaxed) > 0;
+    p.counters = &lane.counters;
+    progress.push_back(p);
+  }
+  return progress;
+}
+
+bool Service::conntrack_supported() const {
+  std::lock_guard lock(mutex_);
+  for (const auto& lane : lanes_) {
+    if (lane && lane->socket) return lane->socket->bind_report().conntrack_supported;
+  }
+  return false;
+}
+
+bool Service::RequestTestStall(std::uint16_t queue, std::uint32_t ms) {
+  std::lock_guard lock(mutex_);
+  for (const Lane* lane : RunningLanes()) {
+    if (lane->plan.queue.queue_num == queue && lane->worker) {
+      lane->worker->RequestTestStall(ms);
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string Service::failure() const {

@@ -50,6 +50,7 @@ Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
       // only a later generation brings new batching settings.
       applied_generation_(exchange.generation()) {
   options_.batch_size = batcher_.max_pending();
+  batcher_.set_connmark_supported(options.connmark_supported);
 }
 
 void Worker::HandOverState(const Policy& from, const Policy& to) noexcept {
@@ -89,6 +90,8 @@ void Worker::Flush() noexcept {
   reported_batch_messages_ = stats.batch_messages;
   reported_single_messages_ = stats.single_messages;
   reported_sends_ = stats.sends;
+  counters_.connmarks_stripped.Add(stats.connmarks_stripped - reported_connmarks_stripped_);
+  reported_connmarks_stripped_ = stats.connmarks_stripped;
 }
 
 void Worker::AddVerdict(std::uint32_t id, const queueio::Verdict& verdict,
@@ -265,6 +268,13 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
   return status;
 }
 
+void Worker::TestStall(std::uint32_t ms) noexcept {
+  test_stall_ms_.store(0, std::memory_order_relaxed);
+  timespec pause{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000};
+  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, &pause) == EINTR) {
+  }
+}
+
 void Worker::Drain() noexcept {
   if (drain_hook_) drain_hook_();
   const std::uint64_t deadline = MonotonicNanos() + kMaxDrainNanos;
@@ -281,7 +291,17 @@ void Worker::Drain() noexcept {
 
 WorkerExit Worker::Run() noexcept {
   WorkerExit exit = WorkerExit::kStopped;
+  std::uint64_t heartbeat = 0;
   while (!stop_.load(std::memory_order_acquire)) {
+    // Progress for readiness and the watchdog: one relaxed store each per
+    // loop iteration (single writer), none per packet.
+    counters_.heartbeat.store(++heartbeat, std::memory_order_relaxed);
+    counters_.pending.store(static_cast<std::uint32_t>(batcher_.pending()),
+                            std::memory_order_relaxed);
+    if (const std::uint32_t ms = test_stall_ms_.load(std::memory_order_relaxed); ms != 0)
+        [[unlikely]] {
+      TestStall(ms);
+    }
     const queueio::ReceiveStatus status = RunOnce(true);
     if (consecutive_errors_ >= options_.max_consecutive_errors) {
       try {

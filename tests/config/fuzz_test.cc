@@ -63,7 +63,7 @@ TEST(Fuzz, wrong_types_for_every_key_are_errors) {
                         "process.user", "queues[0].first", "queues[0].count", "queues[0].cpus",
                         "queues[0].copy_mode", "queues[0].copy_range", "queues[0].max_length",
                         "queues[0].fail_open", "queues[0].gso", "queues[0].conntrack",
-                        "queues[0].uid_gid", "queues[0].receive_buffer_bytes",
+                        "queues[0].uid_gid", "queues[0].secctx", "queues[0].receive_buffer_bytes",
                         "queues[0].receive_batch"};
   const char* values[] = {"1979-05-27", "07:32:00", "1979-05-27T07:32:00Z", "{ a = 1 }",
                           "[[1], [2]]", "nan", "-inf", "1e300", "-9223372036854775808",

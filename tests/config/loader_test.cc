@@ -130,7 +130,7 @@ TEST(Loader, unknown_queue_key) {
   EXPECT_EQ(Errors("[[queues]]\nfirst = 0\ncount = 1\nfailopen = true\n"),
             "test.toml:4:1: queues[0].failopen: unknown key; did you mean \"fail_open\"? "
             "(valid in [[queues]]: first, count, cpus, copy_mode, copy_range, max_length, "
-            "fail_open, gso, conntrack, uid_gid, receive_buffer_bytes, receive_batch)\n");
+            "fail_open, gso, conntrack, uid_gid, secctx, receive_buffer_bytes, receive_batch)\n");
 }
 
 TEST(Loader, wrong_types_name_expected_and_found) {

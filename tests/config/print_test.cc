@@ -65,7 +65,7 @@ TEST(ToToml, prints_every_key) {
         "socket = \"/run/verdictd/control.sock\"", "[process]", "user = \"\"", "[[queues]]",
         "first = 0", "count = 0", "cpus = []", "copy_mode = \"packet\"", "copy_range = 65535",
         "max_length = 4096", "fail_open = true", "gso = true", "conntrack = false",
-        "uid_gid = false", "receive_buffer_bytes = 8388608", "receive_batch = 64"}) {
+        "uid_gid = false", "secctx = false", "receive_buffer_bytes = 8388608", "receive_batch = 64"}) {
     EXPECT_NE(text.find(key), std::string::npos) << key << " missing from:\n" << text;
   }
 }

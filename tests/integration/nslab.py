@@ -221,7 +221,7 @@ print(json.dumps({"sent": p["bytes"]}), flush=True)
 class Verdictd:
     """A verdictd process started in a namespace; its stderr goes to a file."""
 
-    def __init__(self, lab, ns, args, env=None, prefix=()):
+    def __init__(self, lab, ns, args, env=None, prefix=(), binary=None):
         self.lab = lab
         self.args = list(args)
         fd, self.log_path = tempfile.mkstemp(prefix="verdictd-", suffix=".log", dir=lab.tmpdir)
@@ -230,7 +230,7 @@ class Verdictd:
         full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         if env:
             full_env.update(env)
-        cmd = ["ip", "netns", "exec", ns, *prefix, verdictd_bin(), *self.args]
+        cmd = ["ip", "netns", "exec", ns, *prefix, binary or verdictd_bin(), *self.args]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=full_env)
         lab._processes.append(self.proc)
@@ -413,9 +413,9 @@ class Lab:
             raise AssertionError(f"verdictd ctl status failed: {result.stdout}{result.stderr}")
         return dict(line.partition(" ")[::2] for line in result.stdout.splitlines()[1:])
 
-    def start_verdictd(self, *args, ns=None, env=None, prefix=(), wait_ready=True):
-        """Starts $VERDICTD_BIN with `args` in a namespace (default firewall)."""
-        daemon = Verdictd(self, ns or self.firewall, args, env=env, prefix=prefix)
+    def start_verdictd(self, *args, ns=None, env=None, prefix=(), wait_ready=True, binary=None):
+        """Starts $VERDICTD_BIN (or `binary`) with `args` in a namespace (default firewall)."""
+        daemon = Verdictd(self, ns or self.firewall, args, env=env, prefix=prefix, binary=binary)
         if wait_ready:
             daemon.wait_ready()
         return daemon

@@ -1,6 +1,7 @@
 #include "verdictd/metrics/collectors.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -174,6 +175,54 @@ TEST(QueueCollector, rereads_the_kernel_table_through_the_descriptor_it_opened) 
   EXPECT_EQ(without.find("verdictd_kernel_queue"), std::string::npos);
   EXPECT_EQ(without.find("verdictd_kernel_dropped"), std::string::npos);
   EXPECT_NE(without.find("verdictd_received_packets_total"), std::string::npos);
+}
+
+TEST(QueueCollector, exports_the_posture_the_kernel_applied_and_whether_its_table_is_readable) {
+  WorkerCounters counters;
+  counters.posture.flags = (1u << 0) | (1u << 4);  // fail-open, secctx
+  counters.posture.max_length = 2048;
+  counters.posture.bound = true;
+  counters.stalled = true;
+  counters.stalls.Add(2);
+  counters.pending = 3;
+  counters.connmarks_stripped.Add(4);
+  TempFile kernel("    5  1  0 1 0 0 0 0 1\n");  // copy mode meta
+  QueueCollector collector(kernel.path());
+  EXPECT_TRUE(collector.kernel_stats_available());
+  collector.AddWorker(5, counters);
+  const std::string text = SerializeText(collector);
+  EXPECT_EQ(Lines(text, "verdictd_queue_flag{"),
+            "verdictd_queue_flag{queue=\"5\",flag=\"fail-open\"} 1\n"
+            "verdictd_queue_flag{queue=\"5\",flag=\"conntrack\"} 0\n"
+            "verdictd_queue_flag{queue=\"5\",flag=\"gso\"} 0\n"
+            "verdictd_queue_flag{queue=\"5\",flag=\"uid-gid\"} 0\n"
+            "verdictd_queue_flag{queue=\"5\",flag=\"secctx\"} 1\n");
+  EXPECT_EQ(Lines(text, "verdictd_queue_max_length{"), "verdictd_queue_max_length{queue=\"5\"} 2048\n");
+  EXPECT_EQ(Lines(text, "verdictd_queue_info{"),
+            "verdictd_queue_info{queue=\"5\",copy_mode=\"meta\"} 1\n");
+  EXPECT_EQ(Lines(text, "verdictd_queue_copy_range_bytes{"),
+            "verdictd_queue_copy_range_bytes{queue=\"5\"} 0\n");
+  EXPECT_EQ(Lines(text, "verdictd_worker_stalled{"), "verdictd_worker_stalled{queue=\"5\"} 1\n");
+  EXPECT_EQ(Lines(text, "verdictd_worker_stalls_total{"), "verdictd_worker_stalls_total{queue=\"5\"} 2\n");
+  EXPECT_EQ(Lines(text, "verdictd_worker_pending_verdicts{"),
+            "verdictd_worker_pending_verdicts{queue=\"5\"} 3\n");
+  EXPECT_EQ(Lines(text, "verdictd_connmark_stripped_total{"),
+            "verdictd_connmark_stripped_total{queue=\"5\"} 4\n");
+  EXPECT_EQ(Lines(text, "verdictd_kernel_stats_available"), "verdictd_kernel_stats_available 1\n");
+
+  // An unreadable table: said by the gauge, no kernel family, no posture read back.
+  QueueCollector missing("/nonexistent/nfnetlink_queue");
+  EXPECT_FALSE(missing.kernel_stats_available());
+  EXPECT_EQ(missing.kernel_stats_errno(), ENOENT);
+  missing.AddWorker(5, counters);
+  const std::string without = SerializeText(missing);
+  EXPECT_EQ(Lines(without, "verdictd_kernel_stats_available"), "verdictd_kernel_stats_available 0\n");
+  EXPECT_EQ(Lines(without, "verdictd_queue_info"), "");
+  EXPECT_EQ(Lines(without, "verdictd_kernel_queue"), "");
+  EXPECT_EQ(Lines(without, "verdictd_queue_max_length{"), "verdictd_queue_max_length{queue=\"5\"} 2048\n");
+  EXPECT_FALSE(missing.ReadKernelTable().has_value());
+  ASSERT_TRUE(collector.ReadKernelTable().has_value());
+  EXPECT_EQ(collector.ReadKernelTable()->size(), 1u);
 }
 
 TEST(ServiceCollector, exposes_reloads_and_build_info) {

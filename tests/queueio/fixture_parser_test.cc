@@ -270,7 +270,10 @@ TEST(FixtureParser, several_fixtures_in_one_datagram) {
 // The parser checks attribute sizes in its own single walk (for speed);
 // libnetfilter_queue's nfq_nlmsg_parse() is the reference for those rules.
 // Retyping each attribute of each fixture to every known type must make both
-// refuse the same messages.
+// refuse the same messages, except for NFQA_SECCTX: the kernel puts the
+// security label there as text of its own length (nla_put(skb, NFQA_SECCTX,
+// seclen, secdata) in nfnetlink_queue.c), which nfq_nlmsg_parse() 1.0.5
+// wrongly validates as a u32; verdictd accepts any length.
 TEST(FixtureParser, attribute_size_rules_match_nfq_nlmsg_parse) {
   int compared = 0;
   for (const auto& name : PacketFixtureNames()) {
@@ -278,6 +281,7 @@ TEST(FixtureParser, attribute_size_rules_match_nfq_nlmsg_parse) {
     const auto offsets = AttrOffsets(original);
     for (std::size_t i = 0; i < offsets.size(); ++i) {
       for (std::uint16_t type = 1; type <= NFQA_MAX; ++type) {
+        if (type == NFQA_SECCTX) continue;
         auto bytes = original;
         std::memcpy(bytes.data() + offsets[i] + 2, &type, 2);
         PacketView v;

@@ -4,6 +4,7 @@
 #include <linux/netlink.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "verdictd/test_fixtures/netlink_messages.h"
@@ -57,6 +58,21 @@ TEST(Parser, parses_every_attribute_of_a_packet) {
   // Zero copy: the payload points into the message.
   EXPECT_GE(view.payload.data(), message.data());
   EXPECT_LE(view.payload.data() + view.payload.size(), message.data() + message.size());
+}
+
+TEST(Parser, reads_the_security_context_as_text_of_any_length) {
+  SyntheticPacket p = FullPacket();
+  p.secctx = "system_u:object_r:http_packet_t:s0";  // 34 bytes: not a u32
+  const auto message = BuildPacketMessage(p);
+  PacketView view;
+  const ParseResult r = ParsePacketMessage(message, view);
+  ASSERT_EQ(r.status, ParseStatus::kOk) << ParseStatusName(r.status);
+  EXPECT_EQ(std::string(view.secctx.begin(), view.secctx.end()), *p.secctx);
+  EXPECT_EQ(view.uid, 1000u);  // the attributes after it still parse
+
+  PacketView without;
+  ASSERT_EQ(ParsePacketMessage(BuildPacketMessage(FullPacket()), without).status, ParseStatus::kOk);
+  EXPECT_TRUE(without.secctx.empty());
 }
 
 TEST(Parser, reports_missing_packet_header) {

@@ -103,5 +103,86 @@ TEST(SummarizeCounters, names_queue_packets_and_gso_figures) {
   EXPECT_NE(line.find("gso_packets 1, max_packet_length 9000"), std::string::npos) << line;
 }
 
+TEST(MapFanoutCpus, serves_each_queue_on_the_cpu_that_feeds_it) {
+  // 4 CPUs, 2 queues: CPUs 0,2 feed queue 0 and 1,3 feed queue 1.
+  const std::vector<int> all{0, 1, 2, 3};
+  CpuMapping m = MapFanoutCpus(10, 2, all, 4);
+  EXPECT_EQ(m.cpus, (std::vector<int>{0, 1}));
+  EXPECT_EQ(m.warning, "");
+  // Affinity 1-3, 3 queues: CPUs 0 and 3 feed queue 0, so it runs on 3 (not
+  // on 1, which feeds queue 1, where "the i-th allowed CPU" would put it).
+  const std::vector<int> upper{1, 2, 3};
+  m = MapFanoutCpus(0, 3, upper, 4);
+  EXPECT_EQ(m.cpus, (std::vector<int>{3, 1, 2}));
+  EXPECT_EQ(m.warning, "");
+  // More queues than CPUs: queues no CPU feeds wrap silently.
+  m = MapFanoutCpus(0, 4, std::vector<int>{0, 1}, 2);
+  EXPECT_EQ(m.cpus, (std::vector<int>{0, 1, 0, 1}));
+  EXPECT_EQ(m.warning, "");
+}
+
+TEST(MapFanoutCpus, warns_when_the_allowed_cpus_cannot_serve_a_queue) {
+  // taskset -c 1 verdictd --queues 0:1 on 2 CPUs: CPU 0 feeds queue 0.
+  const std::vector<int> one{1};
+  const CpuMapping m = MapFanoutCpus(0, 2, one, 2);
+  EXPECT_EQ(m.cpus, (std::vector<int>{1, 1}));
+  EXPECT_EQ(m.warning,
+            "--queue-cpu-fanout sends the packets of CPU c to queue 0 + c % 2, but this process "
+            "may run only on CPU(s) 1: queue 0 (fed by CPU 0) runs on CPU 1, so those packets "
+            "cross CPUs. Allow the feeding CPUs (taskset, CPUAffinity=, cpuset), or match the "
+            "firewall rule to the CPUs, or list [[queues]] cpus explicitly");
+}
+
+TEST(PlanQueues, uses_the_fanout_mapping_and_reports_its_warning_once_per_range) {
+  config::Config config;
+  config.queues[0].first = 4;
+  config.queues[0].count = 2;
+  std::string warnings;
+  const auto plan = PlanQueues(config, std::vector<int>{1}, &warnings, 2);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].cpu, 1);
+  EXPECT_EQ(plan[1].cpu, 1);
+  EXPECT_NE(warnings.find("queues[0] (queues 4..5): --queue-cpu-fanout sends the packets of CPU "
+                          "c to queue 4 + c % 2"),
+            std::string::npos)
+      << warnings;
+  EXPECT_NE(warnings.find("queue 4 (fed by CPU 0) runs on CPU 1"), std::string::npos) << warnings;
+  EXPECT_EQ(warnings.find("queue 5 ("), std::string::npos) << warnings;
+  // Explicit cpus are kept as listed, without a warning.
+  config.queues[0].cpus = {1, 1};
+  warnings.clear();
+  const auto listed = PlanQueues(config, std::vector<int>{1}, &warnings, 2);
+  EXPECT_EQ(listed[0].cpu, 1);
+  EXPECT_EQ(warnings, "");
+}
+
+TEST(FallBackToMarkBypass, turns_connmark_bypass_into_mark_bypass_and_names_the_rules) {
+  config::Config config;
+  config::RuleSpec bypass;
+  bypass.name = "long-flows";
+  bypass.action.kind = config::ActionKind::kBypass;
+  bypass.action.mark = {0x10, 0x10};
+  config::RuleSpec marked = bypass;
+  marked.name = "already-mark";
+  marked.action.via = config::BypassVia::kMark;
+  config::RuleSpec drop;
+  drop.name = "drop";
+  drop.action.kind = config::ActionKind::kDrop;
+  config.rules.rules = {bypass, marked, drop};
+  const std::vector<std::string> changed = FallBackToMarkBypass(config);
+  EXPECT_EQ(changed, (std::vector<std::string>{"long-flows"}));
+  EXPECT_EQ(config.rules.rules[0].action.via, config::BypassVia::kMark);
+  EXPECT_EQ(config.rules.rules[0].action.mark, (config::MaskedValue{0x10, 0x10}));
+  const std::string warning = MarkBypassFallbackWarning(config, changed);
+  EXPECT_NE(warning.find("rule(s) long-flows: bypass_via = \"connmark\" needs nf_conntrack_netlink"),
+            std::string::npos)
+      << warning;
+  EXPECT_NE(warning.find("iptables -t mangle -A POSTROUTING -m mark --mark 0x10/0x10 -j CONNMARK "
+                         "--save-mark --mask 0x10"),
+            std::string::npos)
+      << warning;
+  EXPECT_TRUE(FallBackToMarkBypass(config).empty());  // nothing left to change
+}
+
 }  // namespace
 }  // namespace verdictd::service

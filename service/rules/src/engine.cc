@@ -461,6 +461,10 @@ bool RuleEngine::BypassNow(std::size_t rule, const queueio::PacketView& packet,
   if (now) {
     entry->marked = true;
     counters_.bypass_marked.Add();
+    // By the mechanism the verdict really uses (a connmark rule falls back to
+    // the mark where the kernel lacks nf_conntrack_netlink, see build_policy.h).
+    if (a.via == config::BypassVia::kMark) counters_.bypass_via_mark.Add();
+    else counters_.bypass_via_connmark.Add();
   }
   return now;
 }

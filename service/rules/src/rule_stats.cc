@@ -33,6 +33,8 @@ void RuleStats::AddEngine(const RuleEngine& engine, std::map<std::string, Totals
       {"content_scan", &c.content_scans},
       {"rate_limited", &c.rate_limited},
       {"bypass_marked", &c.bypass_marked},
+      {"bypass_via_mark", &c.bypass_via_mark},
+      {"bypass_via_connmark", &c.bypass_via_connmark},
       {"flow_eviction", &c.flow_evictions},
       {"rate_eviction", &c.rate_evictions},
       {"log_queued", &c.log_queued},

@@ -47,6 +47,7 @@ struct QueueRange {
   bool gso = true;
   bool conntrack = false;
   bool uid_gid = false;
+  bool secctx = false;  // ask for each packet's security context (NFQA_CFG_F_SECCTX)
   std::size_t receive_buffer_bytes = kDefaultReceiveBuffer;
   std::size_t receive_batch = kDefaultReceiveBatch;
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,16 @@ class QueueCollector final : public prometheus::Collectable {
   // Forgets every worker (call before their counters are destroyed).
   void RemoveWorkers();
 
+  // Whether the kernel's queue table is open (false: the constructor's open
+  // failed, with kernel_stats_errno(); the scrape then exports
+  // verdictd_kernel_stats_available 0 and no verdictd_kernel_* family).
+  bool kernel_stats_available() const;
+  int kernel_stats_errno() const;
+  const std::string& kernel_stats_path() const { return kernel_stats_path_; }
+  // The kernel's queue table read now through the held descriptor (for
+  // `verdictd ctl status`); nullopt when it cannot be read.
+  std::optional<std::vector<queueio::KernelQueueStats>> ReadKernelTable() const;
+
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
@@ -58,6 +69,7 @@ class QueueCollector final : public prometheus::Collectable {
   std::map<std::uint16_t, std::vector<const WorkerCounters*>> workers_;
   std::string kernel_stats_path_;
   mutable int kernel_stats_fd_ = -1;  // guarded by mutex_
+  int kernel_stats_errno_ = 0;
 };
 
 // Service-wide metrics: reloads, control requests, and build info.

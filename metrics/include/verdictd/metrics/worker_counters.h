@@ -41,6 +41,29 @@ struct alignas(64) WorkerCounters {
   std::atomic<bool> up{false};  // true while the worker runs its receive loop
   std::atomic<int> cpu{-1};     // CPU it is pinned to, -1 when not pinned
   std::atomic<int> tid{0};      // gettid() of the worker thread, 0 unknown
+
+  // Progress, for readiness and the watchdog (service/watchdog.h). The worker
+  // stores `heartbeat` (loop iterations, first store when it enters its
+  // receive loop) and `pending` (verdicts it holds) once per loop iteration,
+  // never per packet. The watchdog (control thread) is the single writer of
+  // `stalled` and `stalls`.
+  std::atomic<std::uint64_t> heartbeat{0};
+  std::atomic<std::uint32_t> pending{0};
+  std::atomic<bool> stalled{false};
+  RelaxedCounter stalls;  // times the worker was found stalled
+
+  // What the kernel acknowledged when the queue was bound (written once
+  // before the worker starts): NFQA_CFG_F_* bits, copy mode and range asked,
+  // maximum queue length. The scrape compares copy mode and range with the
+  // kernel's own table.
+  struct Posture {
+    std::atomic<std::uint32_t> flags{0};
+    std::atomic<std::uint32_t> max_length{0};
+    std::atomic<bool> bound{false};
+  } posture;
+  // Connmark verdicts left out because the kernel lacks nf_conntrack_netlink
+  // (mirrored from the verdict batcher at each flush).
+  RelaxedCounter connmarks_stripped;
 };
 
 }  // namespace verdictd::metrics

@@ -73,6 +73,11 @@ struct PacketView {
   bool has_gid = false;
   std::uint32_t gid = 0;
 
+  // NFQA_SECCTX: the packet's security context as text (e.g. an SELinux
+  // label from its secmark), present only with the secctx flag and a packet
+  // that carries a secmark. Not NUL-terminated; empty when absent.
+  std::span<const std::uint8_t> secctx;
+
   bool truncated() const noexcept { return original_length > payload.size(); }
   bool is_gso() const noexcept { return (skb_info & kSkbGso) != 0; }
 };

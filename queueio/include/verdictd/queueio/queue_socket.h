@@ -39,6 +39,7 @@ struct QueueOptions {
   bool gso = true;                        // receive GSO super-packets unsegmented
   bool conntrack = false;                 // attach conntrack state (NFQA_CT / NFQA_CT_INFO)
   bool uid_gid = false;                   // attach the owning socket's uid/gid
+  bool secctx = false;                    // attach the security context (NFQA_SECCTX)
   std::size_t receive_buffer_bytes = 8u << 20;  // SO_RCVBUFFORCE target
   std::size_t send_buffer_bytes = 0;      // SO_SNDBUFFORCE target; 0 keeps the default
   std::size_t batch_size = 64;            // datagrams per recvmmsg
@@ -71,6 +72,9 @@ struct BindReport {
   // flag work. Without it the kernel ignores NFQA_CT in verdicts.
   bool conntrack_supported = false;
   std::uint32_t portid = 0;               // our netlink port id (see the proc file)
+  // NFQA_CFG_F_* flags the kernel acknowledged with the bind (the bind is one
+  // request, so these are exactly the flags asked for).
+  std::uint32_t flags = 0;
   // Datagrams that arrived before the bind was acknowledged; kept and
   // returned by the first Receive() calls.
   std::size_t early_datagrams = 0;

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "verdictd/config/config.h"
 #include "verdictd/queueio/verdict.h"
@@ -29,6 +31,19 @@ using DeciderFactory =
 std::shared_ptr<const Policy> BuildPolicy(const config::Config& config, std::size_t workers,
                                           std::uint64_t generation,
                                           const DeciderFactory& factory = {});
+
+// Rules with bypass_via = "connmark" need nf_conntrack_netlink; where the
+// kernel lacks it (BindReport::conntrack_supported) it ignores the connmark
+// of a verdict, and the flow would never leave the queue. Rewrites them in
+// `config` to bypass through the packet mark (same bypass_mark value and
+// mask, the `bypass_via = "mark"` recipe of docs/rules.md) and returns their
+// names, in order.
+std::vector<std::string> FallBackToMarkBypass(config::Config& config);
+
+// The warning for the rules FallBackToMarkBypass() changed: what, why and the
+// firewall rule that completes the mark recipe.
+std::string MarkBypassFallbackWarning(const config::Config& config,
+                                      const std::vector<std::string>& rules);
 
 // The queueio verdict of a configured verdict setting. noexcept, no allocation.
 queueio::Verdict ToQueueVerdict(const config::VerdictSetting& setting) noexcept;

@@ -38,6 +38,7 @@ struct RunOptions {
   std::optional<bool> gso;
   std::optional<bool> conntrack;
   std::optional<bool> uid_gid;
+  std::optional<bool> secctx;
   std::optional<config::CopyMode> copy_mode;
   std::optional<std::uint32_t> copy_range;
   std::optional<std::uint32_t> queue_maxlen;

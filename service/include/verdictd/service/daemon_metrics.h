@@ -39,6 +39,9 @@ class DaemonMetrics {
   // Where other parts (rules, extensions) add their own collectables; nullptr
   // when metrics are disabled or not started.
   metrics::MetricsServer* server() noexcept { return server_.get(); }
+  // The queue collector (its held kernel table serves `ctl status`);
+  // nullptr when metrics are disabled.
+  const metrics::QueueCollector* queues() const noexcept { return queues_.get(); }
 
  private:
   config::MetricsSection section_;

@@ -27,12 +27,31 @@ struct QueuePlan {
 // The CPUs this process may run on, ascending (sched_getaffinity).
 std::vector<int> AllowedCpus();
 
+// Where the workers of a range of `count` queues run by default, so that
+// `--queue-cpu-fanout` (which queues CPU c's packets to first + c % count)
+// finds each queue served on a CPU that feeds it: queue first+i goes to the
+// lowest CPU c in `allowed` with c % count == i, among the `cpu_count` CPUs
+// of the machine. When none of the CPUs that feed a queue is allowed
+// (restricted affinity: taskset, CPUAffinity=, cpusets), that queue runs on
+// allowed[i % allowed.size()] and `warning` says which queues, what was done
+// and what to do. Queues no CPU feeds (i >= cpu_count) also take
+// allowed[i % allowed.size()], silently. `allowed` must not be empty.
+struct CpuMapping {
+  std::vector<int> cpus;  // one per queue of the range
+  std::string warning;    // empty when every fed queue is on a CPU that feeds it
+};
+CpuMapping MapFanoutCpus(std::uint16_t first, std::size_t count, std::span<const int> allowed,
+                         int cpu_count);
+
 // Expands the config's queue ranges into one entry per queue number: a range
 // with count 0 gets one queue per CPU in `cpus`; worker i of a range is pinned
-// to range.cpus[i] or, without a list, to cpus[i % cpus.size()]. Throws
-// std::runtime_error on overlapping ranges, ranges past queue 65535, or a CPU
-// list whose length does not match the queue count.
-std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const int> cpus);
+// to range.cpus[i] or, without a list, as MapFanoutCpus() says (`cpu_count`
+// 0: the machine's configured CPUs). Throws std::runtime_error on
+// overlapping ranges, ranges past queue 65535, or a CPU list whose length
+// does not match the queue count. `warnings` (optional) receives the
+// MapFanoutCpus() warnings, one line per range.
+std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const int> cpus,
+                                  std::string* warnings = nullptr, int cpu_count = 0);
 
 // The worker settings of one queue from the verdict section.
 WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size_t index,

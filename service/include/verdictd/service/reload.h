@@ -77,6 +77,13 @@ class Reloader {
   std::uint64_t generation() const { return exchange_.generation(); }
   std::string last_result() const;
 
+  // Called with true when a reload starts and false when it ends (applied or
+  // refused), on the reloading thread, e.g. to tell systemd RELOADING=1 and
+  // READY=1. Set before reloads can start.
+  void set_observer(std::function<void(bool starting)> observer) {
+    observer_ = std::move(observer);
+  }
+
  private:
   ReloadResult Fail(std::string_view trigger, std::string message);
 
@@ -89,6 +96,7 @@ class Reloader {
   mutable std::mutex mutex_;
   config::Config running_;
   std::string last_result_ = "none yet";
+  std::function<void(bool)> observer_;
 };
 
 }  // namespace verdictd::service

@@ -27,6 +27,7 @@
 #include "verdictd/service/policy_exchange.h"
 #include "verdictd/service/queue_changer.h"
 #include "verdictd/service/queue_plan.h"
+#include "verdictd/service/watchdog.h"
 #include "verdictd/service/worker.h"
 
 namespace verdictd::service {
@@ -35,6 +36,7 @@ namespace verdictd::service {
 struct QueueCountersRef {
   std::uint16_t queue = 0;
   const metrics::WorkerCounters* counters = nullptr;
+  const QueuePlan* plan = nullptr;  // how it was bound and pinned; valid during the visit
 };
 
 // Told when a queue's worker joins or leaves while verdictd runs (a reload
@@ -86,6 +88,18 @@ class Service final : public QueueChanger {
   void VisitCounters(const std::function<void(std::span<const QueueCountersRef>)>& visit) const;
   // Registers `observer` and calls observer.added for every running queue.
   void set_observer(QueueObserver observer);
+
+  // True when every running worker has entered its receive loop (its
+  // heartbeat moved): the moment to tell systemd READY=1.
+  bool AllReceiving() const;
+  // One sample per running worker for the watchdog: heartbeat, and whether
+  // work waits for it (its socket is readable, or it holds verdicts).
+  std::vector<WorkerProgress> Progress();
+  // What the bind probe found: the kernel has nf_conntrack_netlink (connmark
+  // verdicts work). False until a queue is open.
+  bool conntrack_supported() const;
+  // Test seam (see Worker::RequestTestStall); false when `queue` does not run.
+  bool RequestTestStall(std::uint16_t queue, std::uint32_t ms);
 
   // True once a worker gave up with an error; failure() says why.
   bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }

@@ -68,6 +68,9 @@ struct WorkerOptions {
   // Verdict buffer size: enough for batch_capacity verdicts with marks (a
   // full buffer only flushes early).
   std::size_t send_buffer_bytes = 64 * 1024;
+  // False when the kernel lacks nf_conntrack_netlink (BindReport): connmarks
+  // are left out of verdicts and counted (WorkerCounters::connmarks_stripped).
+  bool connmark_supported = true;
   // Consecutive receive or send errors after which the worker gives up.
   std::uint32_t max_consecutive_errors = 1000;
 };
@@ -99,6 +102,14 @@ class Worker {
   // Sends every pending verdict now.
   void Flush() noexcept;
 
+  // Test seam for the watchdog: the loop pauses `ms` once, at its next
+  // iteration, without receiving (as a worker stuck in a decider would).
+  // Only the test build's control command (`debug stall`, main.cc with
+  // VERDICTD_TEST_HOOKS) calls it; the release binary has no way to.
+  void RequestTestStall(std::uint32_t ms) noexcept {
+    test_stall_ms_.store(ms, std::memory_order_relaxed);
+  }
+
   const queueio::BatcherStats& batcher_stats() const noexcept { return batcher_.stats(); }
   // The batching settings in force (they change with a new policy generation).
   std::size_t batch_size() const noexcept { return options_.batch_size; }
@@ -119,6 +130,7 @@ class Worker {
   void HandOverState(const Policy& from, const Policy& to) noexcept;
   std::uint64_t CoalesceNanos() const noexcept;
   void Drain() noexcept;
+  void TestStall(std::uint32_t ms) noexcept;
 
   WorkerOptions options_;
   queueio::PacketSource& source_;
@@ -129,6 +141,7 @@ class Worker {
   queueio::ReceiveBatch batch_;
   std::function<void()> drain_hook_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::uint32_t> test_stall_ms_{0};
 
   std::uint64_t applied_generation_;  // the policy whose batching settings are in options_
   const Policy* last_policy_ = nullptr;  // the policy of the last batch (reported to the exchange)
@@ -140,6 +153,7 @@ class Worker {
   std::uint64_t reported_batch_messages_ = 0;
   std::uint64_t reported_single_messages_ = 0;
   std::uint64_t reported_sends_ = 0;
+  std::uint64_t reported_connmarks_stripped_ = 0;
   std::uint32_t consecutive_errors_ = 0;
   std::string fatal_reason_;
 };

@@ -46,6 +46,8 @@ struct alignas(64) EngineCounters {
   metrics::RelaxedCounter content_scans;
   metrics::RelaxedCounter rate_limited;     // over the rate: got over_limit
   metrics::RelaxedCounter bypass_marked;    // flows handed to the firewall
+  metrics::RelaxedCounter bypass_via_mark;      // ... of them through the packet mark
+  metrics::RelaxedCounter bypass_via_connmark;  // ... of them through the connmark
   metrics::RelaxedCounter flow_evictions;   // bypass flows pushed out of the table
   metrics::RelaxedCounter rate_evictions;   // rate buckets pushed out of the table
   metrics::RelaxedCounter log_queued;
