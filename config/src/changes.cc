@@ -56,6 +56,20 @@ void Compare(const Config& a, const Config& b, QueueChanges queue_changes, Add a
   if (a.log.level != b.log.level) add("log.level", true);
   if (a.process.user != b.process.user) add("process.user", false);
   if (!(a.rules == b.rules)) add("rules", true);
+  // A new chain is built for the next policy; extensions kept by name, file
+  // and parameters stay loaded, the others load or unload.
+  // The pending tables and the arena are sized once, at start.
+  const ExtensionsSection& x = a.extensions;
+  const ExtensionsSection& y = b.extensions;
+  if (x.arena_concurrency != y.arena_concurrency) add("extension_host.arena_concurrency", false);
+  if (x.pending_slots != y.pending_slots) add("extension_host.pending_slots", false);
+  if (x.max_packet_bytes != y.max_packet_bytes) add("extension_host.max_packet_bytes", false);
+  if (x.directory != y.directory) add("extension_host.directory", true);
+  if (x.pending_timeout_ms != y.pending_timeout_ms) add("extension_host.pending_timeout_ms", true);
+  if (x.timeout_verdict != y.timeout_verdict) add("extension_host.timeout_verdict", true);
+  if (x.overflow_verdict != y.overflow_verdict) add("extension_host.overflow_verdict", true);
+  if (x.end_verdict != y.end_verdict) add("extension_host.end_verdict", true);
+  if (x.chain != y.chain) add("extensions", true);
 }
 
 }  // namespace

@@ -24,8 +24,13 @@ namespace {
 
 constexpr std::size_t kMaxFileBytes = std::size_t{16} << 20;
 
-constexpr std::array<std::string_view, 6> kTopKeys{"queues", "verdict", "metrics",
-                                                   "control", "log",     "process"};
+constexpr std::array<std::string_view, 8> kTopKeys{
+    "queues", "verdict", "metrics", "control", "log", "process", "extension_host", "extensions"};
+constexpr std::array<std::string_view, 8> kExtensionHostKeys{
+    "directory",         "arena_concurrency", "pending_slots",    "pending_timeout_ms",
+    "max_packet_bytes",  "timeout_verdict",   "overflow_verdict", "end_verdict"};
+constexpr std::array<std::string_view, 5> kExtensionKeys{"name", "file", "parameters", "group",
+                                                         "started"};
 constexpr std::array<std::string_view, 13> kQueueKeys{
     "first",      "count",     "cpus",    "copy_mode", "copy_range",           "max_length",
     "fail_open",  "gso",       "conntrack", "uid_gid", "secctx", "receive_buffer_bytes", "receive_batch"};
@@ -144,6 +149,7 @@ class Reader {
       ReadText(*t, "process", "user", UserProblem, config.process.user);
     }
     ParseRulesSection(root, map_.file(), config.rules, out_);
+    ReadExtensions(root, config.extensions);
   }
 
  private:
@@ -310,6 +316,54 @@ class Reader {
       ReadInt(*table, prefix, "receive_batch", limits::kMinReceiveBatch,
               limits::kMaxReceiveBatch, range.receive_batch);
       config.queues.push_back(std::move(range));
+    }
+  }
+
+  void ReadExtensions(const toml::table& root, ExtensionsSection& out) {
+    if (const toml::table* t = Section(root, "extension_host", kExtensionHostKeys)) {
+      const std::string_view p = "extension_host";
+      ReadText(*t, p, "directory", DirectoryProblem, out.directory);
+      ReadInt(*t, p, "arena_concurrency", 1, 256, out.arena_concurrency);
+      ReadInt(*t, p, "pending_slots", 1, 65535, out.pending_slots);
+      ReadInt(*t, p, "pending_timeout_ms", 1, 600'000, out.pending_timeout_ms);
+      ReadInt(*t, p, "max_packet_bytes", 576, 65535, out.max_packet_bytes);
+      ReadVerdict(*t, p, "timeout_verdict", out.timeout_verdict);
+      ReadVerdict(*t, p, "overflow_verdict", out.overflow_verdict);
+      ReadVerdict(*t, p, "end_verdict", out.end_verdict);
+    }
+    const toml::node* node = Get(root, "", "extensions");
+    if (node == nullptr) return;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) {
+      Error(*node, "extensions", "an array of tables ([[extensions]])");
+      return;
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const std::string prefix = "extensions[" + std::to_string(i) + "]";
+      const toml::node& element = (*array)[i];
+      map_.Record(prefix, Where(element.source()));
+      const toml::table* table = element.as_table();
+      if (table == nullptr) {
+        Error(element, prefix, "a table ([[extensions]])");
+        continue;
+      }
+      CheckKeys(*table, prefix, kExtensionKeys, "[[extensions]]");
+      ExtensionEntry entry;
+      if (Get(*table, prefix, "name") == nullptr) {
+        Error(element, prefix + ".name", "an extension name (name = \"...\")");
+      }
+      ReadText(*table, prefix, "name", ExtensionNameProblem, entry.name);
+      ReadText(*table, prefix, "file", ExtensionFileProblem, entry.file);
+      ReadText(*table, prefix, "parameters", ParametersProblem, entry.parameters);
+      ReadInt(*table, prefix, "group", 0, 0xffffffffLL, entry.group);
+      ReadBool(*table, prefix, "started", entry.started);
+      for (const ExtensionEntry& earlier : out.chain) {
+        if (!entry.name.empty() && earlier.name == entry.name) {
+          Error(*table->get("name"), prefix + ".name",
+                "a name not used by an earlier [[extensions]] entry");
+        }
+      }
+      out.chain.push_back(std::move(entry));
     }
   }
 
@@ -531,6 +585,47 @@ std::string SocketPathProblem(std::string_view value) {
   if (value.empty() || value.front() != '/' || value.size() > limits::kMaxSocketPath ||
       value.find('\0') != std::string_view::npos) {
     return "an absolute path of at most " + std::to_string(limits::kMaxSocketPath) + " bytes";
+  }
+  return "";
+}
+
+std::string DirectoryProblem(std::string_view value) {
+  if (value.empty() || value.front() != '/' || value.size() > 4096 ||
+      value.find('\0') != std::string_view::npos) {
+    return "an absolute directory path";
+  }
+  return "";
+}
+
+std::string ExtensionNameProblem(std::string_view value) {
+  const std::string expected =
+      "an extension name (1 to 63 letters, digits, '_' or '-', not starting with '-')";
+  if (value.empty() || value.size() > 63 || value.front() == '-') return expected;
+  for (char c : value) {
+    const bool fine = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!fine) return expected;
+  }
+  return "";
+}
+
+std::string ExtensionFileProblem(std::string_view value) {
+  const std::string expected =
+      "a file name inside [extension_host] directory (no '/', ending in \".so\"), or \"\" for "
+      "NAME.so";
+  if (value.empty()) return "";
+  if (value.size() < 4 || value.size() > 255 || value.find('/') != std::string_view::npos ||
+      value.find('\0') != std::string_view::npos || value.front() == '.' ||
+      value.substr(value.size() - 3) != ".so") {
+    return expected;
+  }
+  return "";
+}
+
+std::string ParametersProblem(std::string_view value) {
+  if (value.size() > 4096) return "a parameter string of at most 4096 bytes";
+  for (char c : value) {
+    if (static_cast<unsigned char>(c) < 0x20) return "a parameter string without control characters";
   }
   return "";
 }

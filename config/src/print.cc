@@ -84,6 +84,25 @@ std::string ToToml(const Config& config) {
         << "receive_batch = " << q.receive_batch << "\n\n";
   }
 
+  const ExtensionsSection& e = config.extensions;
+  out << "[extension_host]\n"
+      << "directory = " << Quote(e.directory) << '\n'
+      << "arena_concurrency = " << e.arena_concurrency << '\n'
+      << "pending_slots = " << e.pending_slots << '\n'
+      << "pending_timeout_ms = " << e.pending_timeout_ms << '\n'
+      << "max_packet_bytes = " << e.max_packet_bytes << '\n'
+      << "timeout_verdict = " << Quote(VerdictSettingText(e.timeout_verdict)) << '\n'
+      << "overflow_verdict = " << Quote(VerdictSettingText(e.overflow_verdict)) << '\n'
+      << "end_verdict = " << Quote(VerdictSettingText(e.end_verdict)) << "\n\n";
+  for (const ExtensionEntry& x : e.chain) {
+    out << "[[extensions]]\n"
+        << "name = " << Quote(x.name) << '\n'
+        << "file = " << Quote(x.file) << '\n'
+        << "parameters = " << Quote(x.parameters) << '\n'
+        << "group = " << x.group << '\n'
+        << "started = " << Bool(x.started) << "\n\n";
+  }
+
   toml::table rules;
   PrintRulesSection(config.rules, rules);
   if (!rules.empty()) out << toml::toml_formatter(rules) << '\n';

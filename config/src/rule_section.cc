@@ -239,7 +239,7 @@ const std::pair<std::string_view, ActionKind> kActions[] = {
     {"accept", ActionKind::kAccept}, {"drop", ActionKind::kDrop},
     {"repeat", ActionKind::kRepeat}, {"queue", ActionKind::kQueue},
     {"mark", ActionKind::kMark},     {"rate_limit", ActionKind::kRateLimit},
-    {"bypass", ActionKind::kBypass}};
+    {"bypass", ActionKind::kBypass}, {"inspect", ActionKind::kInspect}};
 
 std::optional<ValueRange> ParseRange(const toml::node& node, std::uint32_t max,
                                      const std::string& key, Reporter& r) {

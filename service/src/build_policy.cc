@@ -54,8 +54,10 @@ queueio::Verdict ToQueueVerdict(const config::VerdictSetting& setting) noexcept 
 
 std::shared_ptr<const Policy> BuildPolicy(const config::Config& config, std::size_t workers,
                                           std::uint64_t generation,
-                                          const DeciderFactory& factory) {
+                                          const DeciderFactory& factory,
+                                          std::shared_ptr<decider::DeferredVerdicts> deferred) {
   auto policy = std::make_shared<Policy>();
+  policy->deferred = std::move(deferred);
   policy->generation = generation;
   policy->config = config;
   policy->deciders.reserve(workers);

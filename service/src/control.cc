@@ -249,8 +249,13 @@ std::string WorkerCountersStatus(std::span<const QueueCountersRef> queues) {
 }
 
 ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCounters& counters,
-                                          std::function<std::string()> extra_status) {
-  return [&reloader, &counters, extra_status](std::string_view command) -> std::string {
+                                          std::function<std::string()> extra_status,
+                                          std::function<std::string(std::string_view)> ext) {
+  return [&reloader, &counters, extra_status, ext](std::string_view command) -> std::string {
+    if (command == "ext" || command.substr(0, 4) == "ext ") {
+      if (!ext) return "error: this verdictd has no extension host\n";
+      return ext(command.size() > 4 ? command.substr(4) : std::string_view());
+    }
     if (command == "reload") {
       const ReloadResult result = reloader.Reload("control socket");
       return (result.applied ? "ok reloaded: " : "error: reload failed: ") + result.message + "\n";
@@ -284,7 +289,7 @@ ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCo
     }
     if (command == "config") return "ok\n" + config::ToToml(reloader.running());
     std::string shown(command.substr(0, 40));
-    return "error: unknown command \"" + shown + "\"; commands: reload, status, config\n";
+    return "error: unknown command \"" + shown + "\"; commands: reload, status, config, ext\n";
   };
 }
 

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "verdictd/config/loader.h"
 #include "verdictd/rules/rule_decider.h"
@@ -121,13 +122,17 @@ Subcommand AddCtlCommand(CLI::App& app) {
     double interval = 1.0;
     bool once = false;
     int count = 0;
+    std::vector<std::string> args;
   };
   auto options = std::make_shared<CtlOptions>();
   CLI::App* ctl = app.add_subcommand("ctl", "Talk to a running verdictd over its control socket");
   ctl->add_option("command", options->command,
-                  "reload | status | config | top (a live per-queue view)")
+                  "reload | status | config | top (a live per-queue view) | ext")
       ->required()
-      ->check(CLI::IsMember({"reload", "status", "config", "top"}));
+      ->check(CLI::IsMember({"reload", "status", "config", "top", "ext"}));
+  ctl->add_option("args", options->args,
+                  "ext: list | add NAME [PARAMS] | del NAME | group NAME MASK | start NAME | "
+                  "stop NAME | reset NAME | info NAME | help NAME");
   ctl->add_option("-i,--interval", options->interval, "top: seconds between refreshes")
       ->check(CLI::Range(0.05, 3600.0));
   auto* once = ctl->add_flag("--once", options->once, "top: print one frame and exit");
@@ -156,7 +161,9 @@ Subcommand AddCtlCommand(CLI::App& app) {
     if (options->command == "top") {
       return RunTop(path, options->interval, options->once ? 1 : options->count);
     }
-    return SendControlCommand(path, options->command, std::cout, std::cerr);
+    std::string command = options->command;
+    for (const std::string& arg : options->args) command += " " + arg;
+    return SendControlCommand(path, command, std::cout, std::cerr);
   };
   return subcommand;
 }

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "verdictd/config/config.h"
+#include "verdictd/extensions/commands.h"
+#include "verdictd/extensions/host.h"
 #include "verdictd/metrics/collectors.h"
 #include "verdictd/rules/daemon_hooks.h"
 #include "verdictd/service/build_policy.h"
@@ -45,9 +47,24 @@ using namespace verdictd;
 constexpr std::size_t kMaxLiveWorkers = 1024;
 
 // Hook (rules): the rule engine's deciders (service/rules/daemon_hooks.h).
-// No rules: an empty factory, every worker gives the default verdict.
-service::DeciderFactory MakeDeciderFactory(const config::Config& config) {
-  return rules::MakeRuleDeciderFactory(config);
+// Hook (extensions): without rules, the extension chain decides every packet
+// (an empty chain: the default verdict); with rules, the packets of rules
+// whose action is "inspect". An extension that fails to
+// load is logged with its file and left out; the service keeps running.
+service::DeciderFactory MakeDeciderFactory(const config::Config& config,
+                                           extensions::ExtensionHost& host) {
+  std::vector<std::string> errors;
+  std::shared_ptr<const extensions::ChainPlan> plan = host.Prepare(config.extensions, errors);
+  for (const std::string& error : errors) spdlog::error("{}", error);
+  service::DeciderFactory chain;
+  if (!plan->links.empty()) {
+    chain = [&host, plan](const config::Config&, std::size_t worker) {
+      return host.MakeChain(plan, worker);
+    };
+  }
+  // With rules, packets reach the chain through rules with action "inspect".
+  if (service::DeciderFactory rules = rules::MakeRuleDeciderFactory(config, chain)) return rules;
+  return chain;
 }
 
 // Without a watchdog, a worker still counts as stalled after this long (for
@@ -162,7 +179,10 @@ int RunDaemon(const service::ConfigSource& source) {
   service::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
   // (operations) systemd: NOTIFY_SOCKET / WATCHDOG_USEC; inert without them.
   service::Notifier notifier;
-  const service::DeciderFactory factory = MakeDeciderFactory(config);
+  // Extensions: one host per process; it outlives every policy and worker.
+  auto host = std::make_shared<extensions::ExtensionHost>(
+      config.extensions, extensions::HostOptions{kMaxLiveWorkers, 0});
+  const service::DeciderFactory factory = MakeDeciderFactory(config, *host);
   std::unique_ptr<service::PolicyExchange> exchange;  // outlives the workers
   service::Service service(plan, config.verdict, cpus);
   metrics::ServiceCounters service_counters;  // reload and control write, the scrape reads
@@ -175,19 +195,22 @@ int RunDaemon(const service::ConfigSource& source) {
     service_counters.conntrack_netlink.store(g_conntrack_supported ? 1 : 0);
     // Room for workers of queues a reload adds later.
     exchange = std::make_unique<service::PolicyExchange>(
-        service::BuildPolicy(AdaptToKernel(config, service_counters), plan.size(), 1, factory),
+        service::BuildPolicy(AdaptToKernel(config, service_counters), plan.size(), 1, factory,
+                             host),
         plan.size(), kMaxLiveWorkers);
     // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
     metrics_endpoint->Start(service, service_counters);
     if (auto* server = metrics_endpoint->server()) {  // Hook (rules): per-rule counters
       server->AddCollectable(rules::DaemonRuleStats());
+      server->AddCollectable(host->Collector());  // Hook (extensions): per-extension metrics
     }
     // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
     reloader = std::make_unique<service::Reloader>(
         source, config, *exchange,
-        [&service, &service_counters](const config::Config& next, std::uint64_t generation) {
+        [&service, &service_counters, host](const config::Config& next,
+                                            std::uint64_t generation) {
           return service::BuildPolicy(AdaptToKernel(next, service_counters), service.slot_count(),
-                                      generation, MakeDeciderFactory(next));
+                                      generation, MakeDeciderFactory(next, *host), host);
         },
         service_counters, [](const config::Config& next) { service::SetLogLevel(next.log.level); },
         &service);  // [[queues]] changes: workers added and removed live
@@ -215,6 +238,13 @@ int RunDaemon(const service::ConfigSource& source) {
                      service::QueueStatusLines(queues, table);  // (operations) per queue
             });
             return text;
+          },
+          [&reloader, host](std::string_view request) {
+            // Hook (extensions): ctl ext ...
+            return extensions::RunExtCommand(*host, request, [&reloader]() -> std::string {
+              const service::ReloadResult result = reloader->Reload("control socket: ext");
+              return result.applied ? "" : result.message;
+            });
           });
       // (operations) `verdictd ctl top` samples per-queue counters.
       handler = [inner = std::move(handler), &service, kernel_table](std::string_view command) {

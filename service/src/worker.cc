@@ -28,6 +28,9 @@ std::uint64_t ClockNanos(clockid_t clock) noexcept {
 // being fed (a queue without fail-open under load).
 constexpr int kMaxDrainBatches = 100000;
 constexpr std::uint64_t kMaxDrainNanos = 2'000'000'000;
+// Deferred packets end at their deadlines (at most the largest
+// pending_timeout_ms); this only bounds a clock gone wrong.
+constexpr std::uint64_t kMaxDeferredDrainNanos = 700'000'000'000;
 // Long enough to hold several round trips of a low-rate flow, so a request
 // and its reply do not look like a fast queue.
 constexpr std::uint64_t kRateWindowNs = 20'000'000;
@@ -51,6 +54,7 @@ Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
       applied_generation_(exchange.generation()) {
   options_.batch_size = batcher_.max_pending();
   batcher_.set_connmark_supported(options.connmark_supported);
+  deferred_ = exchange.Peek().deferred.get();
 }
 
 void Worker::HandOverState(const Policy& from, const Policy& to) noexcept {
@@ -131,6 +135,19 @@ void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& 
       }
       Decider* decider =
           options_.index < policy.deciders.size() ? policy.deciders[options_.index].get() : nullptr;
+      if (decider != nullptr && decider->may_defer()) {
+        const decider::Decision decision = decider->DecideOrDefer(packet);
+        if (!decision.deferred) {
+          AddVerdict(packet.id, decision.verdict, now_ns);
+        } else if (batcher_.Defer(packet.id) != queueio::AddStatus::kOk) {
+          // The batcher's table of undecided ids is full: the packet gets
+          // the overflow verdict now, its late answer is discarded.
+          AddVerdict(packet.id, deferred_ != nullptr ? deferred_->Abandon(options_.index, packet.id)
+                                                     : queueio::Verdict::Accept(),
+                     now_ns);
+        }
+        return;
+      }
       const queueio::Verdict verdict =
           decider != nullptr ? decider->Decide(packet)
                              : ToQueueVerdict(policy.config.verdict.default_verdict);
@@ -166,6 +183,7 @@ void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_n
     // reported, which the exchange never frees before the next Report().
     if (last_policy_ != nullptr) HandOverState(*last_policy_, policy);
     ApplyBatchingSettings(policy);
+    if (deferred_ == nullptr) deferred_ = policy.deferred.get();
   }
   exchange_.Report(options_.index, policy.generation);
   last_policy_ = &policy;
@@ -199,9 +217,25 @@ std::uint64_t Worker::CoalesceNanos() const noexcept {
   return std::min<std::uint64_t>(wanted, std::uint64_t{options_.flush_interval_us} * 1000);
 }
 
+void Worker::Ready(std::uint32_t id, const queueio::Verdict& verdict) noexcept {
+  AddVerdict(id, verdict, ready_now_ns_);
+}
+
+void Worker::PollDeferred(std::uint64_t now_ns) noexcept {
+  if (deferred_ == nullptr || deferred_->pending(options_.index) == 0) return;
+  ready_now_ns_ = now_ns;
+  deferred_->Poll(options_.index, now_ns, *this);
+}
+
 queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
   if (!allow_block || batcher_.pending() > 0) {
     return source_.Receive(batch_, false, 0);
+  }
+  if (deferred_ != nullptr && deferred_->pending(options_.index) > 0) {
+    // Verdicts may complete on other threads while this one waits: wake up
+    // every millisecond to collect them (one SO_RCVTIMEO change while any
+    // are pending, none otherwise).
+    return source_.Receive(batch_, true, 1);
   }
   if (const std::uint64_t hold = CoalesceNanos(); hold > 0) {
     // A fast queue that just ran dry: let a few packets gather instead of
@@ -227,6 +261,11 @@ queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
 
 queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
   const queueio::ReceiveStatus status = ReceiveNext(allow_block);
+  if (deferred_ != nullptr && deferred_->pending(options_.index) > 0) {
+    PollDeferred(MonotonicNanos());
+    // Completions found the socket idle: send them now.
+    if (status != queueio::ReceiveStatus::kOk) Flush();
+  }
   switch (status) {
     case queueio::ReceiveStatus::kOk: {
       consecutive_errors_ = 0;
@@ -285,6 +324,23 @@ void Worker::Drain() noexcept {
         consecutive_errors_ >= options_.max_consecutive_errors) {
       break;
     }
+  }
+  // Packets waiting for asynchronous verdicts: each completes or reaches its
+  // own deadline (the timeout verdict), so this ends by itself; none is left
+  // to the kernel.
+  const std::uint64_t deferred_deadline = MonotonicNanos() + kMaxDeferredDrainNanos;
+  while (deferred_ != nullptr && deferred_->pending(options_.index) > 0 &&
+         MonotonicNanos() < deferred_deadline) {
+    PollDeferred(MonotonicNanos());
+    Flush();
+    if (deferred_->pending(options_.index) > 0) {
+      timespec pause{0, 200'000};
+      clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
+    }
+  }
+  if (deferred_ != nullptr && deferred_->pending(options_.index) > 0) {
+    ready_now_ns_ = MonotonicNanos();
+    deferred_->ExpireAll(options_.index, *this);
   }
   Flush();
 }

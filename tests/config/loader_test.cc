@@ -122,7 +122,7 @@ TEST(Loader, unknown_key_without_a_near_match_lists_the_valid_keys) {
 TEST(Loader, unknown_section_suggests_the_nearest_section) {
   EXPECT_EQ(Errors("[metric]\nenabled = true\n"),
             "test.toml:1:2: metric: unknown key; did you mean \"metrics\"? (valid in the top "
-            "level: queues, verdict, metrics, control, log, process, rules, sets, rule_files, "
+            "level: queues, verdict, metrics, control, log, process, extension_host, extensions, rules, sets, rule_files, "
             "rule_engine)\n");
 }
 

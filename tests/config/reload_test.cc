@@ -254,7 +254,7 @@ TEST_F(ReloadTest, control_commands) {
   const ControlServer::Handler handler =
       MakeControlHandler(*reloader_, counters_, [] { return std::string("extra 1\n"); });
   EXPECT_EQ(handler("frob"),
-            "error: unknown command \"frob\"; commands: reload, status, config\n");
+            "error: unknown command \"frob\"; commands: reload, status, config, ext\n");
   EXPECT_TRUE(handler("config").starts_with("ok\n# verdictd effective configuration"));
   Write("[verdict]\ndefault = \"drop\"\n");
   EXPECT_EQ(handler("reload"), "ok reloaded: generation 2 from " + path_.string() +

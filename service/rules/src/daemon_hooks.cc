@@ -29,14 +29,16 @@ std::shared_ptr<RuleLog> DaemonRuleLog(const config::Config& config) {
 }
 }  // namespace
 
-service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config) {
+service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config,
+                                               service::DeciderFactory inspector) {
   if (config.rules.rules.empty() && config.rules.included_rules.empty()) return {};
   struct Shared {
     std::shared_ptr<const RuleSet> rules;
     RuleRuntime runtime;
   };
   auto shared = std::make_shared<Shared>();
-  return [shared](const config::Config& cfg, std::size_t worker) -> std::unique_ptr<service::Decider> {
+  return [shared, inspector](const config::Config& cfg,
+                             std::size_t worker) -> std::unique_ptr<service::Decider> {
     if (worker == 0 || shared->rules == nullptr) {
       CompileResult result = CompileConfig(cfg);
       if (!result.diagnostics.empty()) throw CompileError(std::move(result.diagnostics));
@@ -44,7 +46,8 @@ service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config) {
       shared->runtime.stats = DaemonRuleStats();
       shared->runtime.log = DaemonRuleLog(cfg);
     }
-    return std::make_unique<RuleDecider>(shared->rules, worker, shared->runtime);
+    return std::make_unique<RuleDecider>(shared->rules, worker, shared->runtime,
+                                         inspector ? inspector(cfg, worker) : nullptr);
   };
 }
 

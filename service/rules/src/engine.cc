@@ -491,6 +491,8 @@ queueio::Verdict RuleEngine::Apply(std::size_t rule, const queueio::PacketView& 
         v = ToVerdict(a.over_limit);
       }
       break;
+    case config::ActionKind::kInspect:
+      break;  // accept; RuleDecider hands the packet to the chain
     case config::ActionKind::kBypass:
       if (BypassNow(rule, packet, f)) {
         if (a.via == config::BypassVia::kMark) {
@@ -579,6 +581,7 @@ Decision RuleEngine::Decide(const queueio::PacketView& packet, std::int64_t now_
   decision.rule = rule;
   decision.reason = DecisionReason::kRule;
   decision.verdict = Apply(static_cast<std::size_t>(rule), packet, fields, now_ns);
+  decision.inspect = rules_->rules[rule].action.kind == config::ActionKind::kInspect;
   RuleCounter& counter = rule_counters_[rule];
   counter.hits.Add();
   counter.bytes.Add(packet.original_length != 0 ? packet.original_length : packet.payload.size());

@@ -91,6 +91,37 @@ struct ProcessSection {
   bool operator==(const ProcessSection&) const = default;
 };
 
+// One [[extensions]] entry: an extension loaded into the chain, in order.
+struct ExtensionEntry {
+  std::string name;        // the extension's own name (its api struct's `name`)
+  std::string file;        // in [extension_host] directory; empty: "<name>.so"
+  std::string parameters;  // passed to load(), e.g. "param1,param2"
+  std::uint32_t group = 0;  // mark mask: runs when (mark & group) != 0; 0: every packet
+  bool started = true;      // false: loaded but skipped until `ctl ext start`
+  bool operator==(const ExtensionEntry&) const = default;
+};
+
+// [extension_host] and the [[extensions]] chain.
+struct ExtensionsSection {
+  static constexpr const char* kDefaultDirectory = "/usr/lib/verdictd/extensions";
+  static constexpr std::uint32_t kDefaultArenaConcurrency = 2;
+  static constexpr std::uint32_t kDefaultPendingSlots = 256;
+  static constexpr std::uint32_t kDefaultPendingTimeoutMs = 1000;
+  static constexpr std::uint32_t kDefaultMaxPacketBytes = 9216;
+
+  std::string directory = kDefaultDirectory;  // the only place extensions load from
+  std::uint32_t arena_concurrency = kDefaultArenaConcurrency;  // oneTBB arena threads
+  std::uint32_t pending_slots = kDefaultPendingSlots;  // packets in flight per worker
+  std::uint32_t pending_timeout_ms = kDefaultPendingTimeoutMs;
+  std::uint32_t max_packet_bytes = kDefaultMaxPacketBytes;  // edit bound and slot size
+  VerdictSetting timeout_verdict;   // a pending packet past its deadline
+  VerdictSetting overflow_verdict;  // a packet that finds the pending table full
+  VerdictSetting end_verdict;       // a packet every extension passed on (NEXT)
+  std::vector<ExtensionEntry> chain;
+
+  bool operator==(const ExtensionsSection&) const = default;
+};
+
 struct Config {
   std::vector<QueueRange> queues{QueueRange{}};
   VerdictSection verdict;
@@ -99,6 +130,7 @@ struct Config {
   LogSection log;
   ProcessSection process;
   RulesSection rules;
+  ExtensionsSection extensions;
 
   bool operator==(const Config&) const = default;
 };

@@ -72,6 +72,7 @@ enum class ActionKind : std::uint8_t {
   kMark,       // set mark (value/mask), then accept or repeat
   kRateLimit,  // token bucket per source address; over the rate: over_limit
   kBypass,     // accept, and mark the flow so the firewall stops queueing it
+  kInspect,    // hand the packet to the extension chain (accept without one)
 };
 
 // A plain verdict as the rule engine's settings and actions name it.

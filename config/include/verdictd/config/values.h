@@ -21,4 +21,11 @@ const char* CopyModeText(CopyMode mode) noexcept;
 std::optional<LogLevel> ParseLogLevel(std::string_view text);
 const char* LogLevelText(LogLevel level) noexcept;
 
+// Checks of the extension keys (also used by `verdictd ctl ext add`); each
+// returns what was expected, or "" when `value` is fine.
+std::string DirectoryProblem(std::string_view value);
+std::string ExtensionNameProblem(std::string_view value);
+std::string ExtensionFileProblem(std::string_view value);
+std::string ParametersProblem(std::string_view value);
+
 }  // namespace verdictd::config

@@ -30,7 +30,8 @@ using DeciderFactory =
 
 std::shared_ptr<const Policy> BuildPolicy(const config::Config& config, std::size_t workers,
                                           std::uint64_t generation,
-                                          const DeciderFactory& factory = {});
+                                          const DeciderFactory& factory = {},
+                                          std::shared_ptr<decider::DeferredVerdicts> deferred = {});
 
 // Rules with bypass_via = "connmark" need nf_conntrack_netlink; where the
 // kernel lacks it (BindReport::conntrack_supported) it ignores the connmark

@@ -72,7 +72,8 @@ std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
 // `extra_status` (optional) appends lines to the status reply, e.g. the
 // workers' counters from WorkerCountersStatus().
 ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCounters& counters,
-                                          std::function<std::string()> extra_status = {});
+                                          std::function<std::string()> extra_status = {},
+                                          std::function<std::string(std::string_view)> ext = {});
 
 // Status lines of the running queues: "workers N", "queues 0,1", then
 // counters summed over all workers: "packets N", "verdicts_accept N", ...

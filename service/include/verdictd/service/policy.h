@@ -18,6 +18,9 @@ struct Policy {
   // deciders[i] belongs to worker i and is only called on its thread; it is
   // const-reachable from the Policy but the worker owns its use.
   std::vector<std::unique_ptr<Decider>> deciders;
+  // Verdicts that come later (asynchronous extensions): one per process,
+  // shared by every policy, outliving the workers. May be null.
+  std::shared_ptr<decider::DeferredVerdicts> deferred;
 };
 
 }  // namespace verdictd::service

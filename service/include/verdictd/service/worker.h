@@ -78,7 +78,7 @@ struct WorkerOptions {
 // Why Run() returned.
 enum class WorkerExit : std::uint8_t { kStopped, kFatalError };
 
-class Worker {
+class Worker final : private decider::ReadyVerdicts {
  public:
   // Startup (may allocate, throws std::bad_alloc only). The references must
   // outlive the worker.
@@ -116,6 +116,10 @@ class Worker {
   std::uint32_t flush_interval_us() const noexcept { return options_.flush_interval_us; }
   std::uint32_t busy_poll_us() const noexcept { return options_.busy_poll_us; }
   std::size_t pending() const noexcept { return batcher_.pending(); }
+  // Packets whose verdict comes later (asynchronous extensions).
+  std::size_t deferred() const noexcept {
+    return deferred_ != nullptr ? deferred_->pending(options_.index) : 0;
+  }
   // Why the worker gave up (empty unless Run() returned kFatalError).
   const std::string& fatal_reason() const noexcept { return fatal_reason_; }
 
@@ -131,6 +135,9 @@ class Worker {
   std::uint64_t CoalesceNanos() const noexcept;
   void Drain() noexcept;
   void TestStall(std::uint32_t ms) noexcept;
+  // Deferred verdicts (asynchronous extensions): the ready ones go to the batcher.
+  void PollDeferred(std::uint64_t now_ns) noexcept;
+  void Ready(std::uint32_t id, const queueio::Verdict& verdict) noexcept override;
 
   WorkerOptions options_;
   queueio::PacketSource& source_;
@@ -145,6 +152,9 @@ class Worker {
 
   std::uint64_t applied_generation_;  // the policy whose batching settings are in options_
   const Policy* last_policy_ = nullptr;  // the policy of the last batch (reported to the exchange)
+  // The process's source of deferred verdicts (the first policy that had one).
+  decider::DeferredVerdicts* deferred_ = nullptr;
+  std::uint64_t ready_now_ns_ = 0;  // the clock of the current PollDeferred()
   std::uint64_t oldest_pending_ns_ = 0;  // receive time of the oldest unflushed verdict
   // Arrival rate, measured over windows of >= kRateWindowNs (coalescing).
   std::uint64_t window_start_ns_ = 0;

@@ -20,7 +20,10 @@ namespace verdictd::rules {
 // Deciders count into DaemonRuleStats() and log through one process-wide rule
 // log opened on first use from rule_engine.log_file (std::runtime_error when
 // it cannot be opened).
-service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config);
+// `inspector` (optional) makes each worker's decider for packets that match
+// an "inspect" rule (the extension chain).
+service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config,
+                                               service::DeciderFactory inspector = {});
 
 // The per-rule metrics of the daemon's deciders: register with the metrics
 // server (a prometheus::Collectable). Never throws.

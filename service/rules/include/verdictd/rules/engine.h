@@ -35,6 +35,7 @@ struct Decision {
   queueio::Verdict verdict;
   std::int32_t rule = -1;  // index of the deciding rule, -1 for none
   DecisionReason reason = DecisionReason::kNoMatch;
+  bool inspect = false;  // action "inspect": the extension chain decides
 };
 
 // Events the engine counts per worker (single writer, read at scrape).

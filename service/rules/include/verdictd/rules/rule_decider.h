@@ -21,13 +21,26 @@ struct RuleRuntime {
   std::shared_ptr<RuleLog> log;  // null: rules with log = true write nothing
 };
 
+// `inspector` (optional): the decider that packets matching an "inspect"
+// rule go to (the worker's extension chain); without one they are accepted.
 class RuleDecider final : public service::Decider {
  public:
-  RuleDecider(std::shared_ptr<const RuleSet> rules, std::size_t worker, const RuleRuntime& runtime)
+  RuleDecider(std::shared_ptr<const RuleSet> rules, std::size_t worker, const RuleRuntime& runtime,
+              std::unique_ptr<service::Decider> inspector = nullptr)
       : log_(runtime.log),
-        engine_(std::move(rules), log_ ? log_->ring(worker) : nullptr, runtime.stats) {}
+        engine_(std::move(rules), log_ ? log_->ring(worker) : nullptr, runtime.stats),
+        inspector_(std::move(inspector)) {
+    set_may_defer(inspector_ != nullptr && inspector_->may_defer());
+  }
   queueio::Verdict Decide(const queueio::PacketView& packet) noexcept override {
-    return engine_.Decide(packet).verdict;
+    const Decision decision = engine_.Decide(packet);
+    if (decision.inspect && inspector_ != nullptr) return inspector_->Decide(packet);
+    return decision.verdict;
+  }
+  decider::Decision DecideOrDefer(const queueio::PacketView& packet) noexcept override {
+    const Decision decision = engine_.Decide(packet);
+    if (decision.inspect && inspector_ != nullptr) return inspector_->DecideOrDefer(packet);
+    return {decision.verdict, false};
   }
   void TakeStateFrom(service::Decider& previous) noexcept override {
     // Once per reload per worker, so the cast's cost does not matter.
@@ -38,6 +51,7 @@ class RuleDecider final : public service::Decider {
  private:
   std::shared_ptr<RuleLog> log_;  // declared first: outlives engine_
   RuleEngine engine_;
+  std::unique_ptr<service::Decider> inspector_;
 };
 
 // The daemon's runtime for `config`: the stats collectable (register it with

@@ -1,0 +1,493 @@
+#include "verdictd/extensions/host.h"
+
+#include <net/if.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
+
+#include "chain_decider.h"
+#include "pending_table.h"
+#include "verdictd/config/values.h"
+#include "verdictd/extensions/checksum.h"
+
+namespace verdictd::extensions {
+namespace {
+
+std::atomic<ExtensionHost*> g_running{nullptr};
+
+queueio::Verdict ToVerdict(const config::VerdictSetting& setting) noexcept {
+  queueio::Verdict verdict;
+  verdict.kind = static_cast<queueio::VerdictKind>(setting.kind);
+  verdict.target_queue = setting.target_queue;
+  return verdict;
+}
+
+// ---- The host services (verdictd_host_api_t) ----
+
+void HostLog(verdictd_host_t* host, int level, const char* message) {
+  const std::string name =
+      host != nullptr && host->extension != nullptr ? host->extension->name() : "?";
+  const char* text = message != nullptr ? message : "";
+  switch (level) {
+    case VERDICTD_LOG_DEBUG:
+      spdlog::debug("extension {}: {}", name, text);
+      break;
+    case VERDICTD_LOG_INFO:
+      spdlog::info("extension {}: {}", name, text);
+      break;
+    case VERDICTD_LOG_WARN:
+      spdlog::warn("extension {}: {}", name, text);
+      break;
+    default:
+      spdlog::error("extension {}: {}", name, text);
+      break;
+  }
+}
+
+std::uint8_t* HostEdit(verdictd_packet_t* packet, std::uint32_t new_len) {
+  if (packet == nullptr) return nullptr;
+  auto* context = reinterpret_cast<PacketContext*>(packet);
+  if (new_len == 0 || new_len > context->capacity || context->scratch == nullptr) return nullptr;
+  if (!context->edited) {
+    std::memcpy(context->scratch, packet->data, std::min(packet->data_len, new_len));
+    context->edited = true;
+  }
+  if (new_len > packet->data_len) {
+    std::memset(context->scratch + packet->data_len, 0, new_len - packet->data_len);
+  }
+  packet->data = context->scratch;
+  packet->data_len = new_len;
+  return context->scratch;
+}
+
+int HostSubmit(verdictd_host_t* host, void (*work)(void*), void* arg) {
+  ExtensionHost* running = ExtensionHost::Running();
+  if (running == nullptr || host == nullptr || host->extension == nullptr || work == nullptr) {
+    return -1;
+  }
+  return running->Submit(*host->extension, work, arg);
+}
+
+void HostComplete(std::uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
+                  std::uint32_t new_len) {
+  if (ExtensionHost* running = ExtensionHost::Running()) {
+    running->Complete(token, result, verdict, new_len);
+  }
+}
+
+void HostCount(verdictd_worker_t* worker, std::uint32_t index, std::uint64_t delta) {
+  if (worker == nullptr || index >= kMaxExtensionCounters) return;
+  reinterpret_cast<WorkerHandle*>(worker)->counters->custom[index].Add(delta);
+}
+
+int HostRepair(std::uint8_t* data, std::uint32_t len, std::uint32_t flags) {
+  if (data == nullptr || flags != 0) return -1;
+  switch (RepairChecksums(std::span<std::uint8_t>(data, len))) {
+    case RepairStatus::kRepaired:
+      return 0;
+    case RepairStatus::kHeaderOnly:
+      return 1;
+    case RepairStatus::kUnsupported:
+      break;
+  }
+  return -1;
+}
+
+struct WorkerState {
+  std::unique_ptr<PendingTable> table;
+  std::unique_ptr<std::uint8_t[]> scratch;
+};
+
+}  // namespace
+
+struct ExtensionHost::Impl {
+  config::ExtensionsSection startup;
+  HostOptions options;
+  LoadPolicy load_policy;
+  verdictd_host_api_t api{};
+  // Arena work may block (that is what it is for), so the arena's threads
+  // are its own: no slot is reserved for a joining thread (workers only
+  // enqueue), and TBB's process-wide limit (one less than the CPUs by
+  // default) is raised to the configured concurrency.
+  tbb::global_control parallelism;
+  tbb::task_arena arena;
+  std::atomic<std::int64_t> arena_work{0};
+
+  mutable std::mutex mutex;  // control thread state below
+  std::map<std::string, std::shared_ptr<ExtensionCounters>> counters;
+  std::map<std::string, std::shared_ptr<LoadedExtension>> loaded;  // the current chain's
+  std::vector<std::string> order;                                  // its names, in order
+  // Changes made by control commands, applied over the configured chain.
+  std::vector<config::ExtensionEntry> added;
+  std::set<std::string> deleted;
+  std::map<std::string, std::uint32_t> groups;
+  std::map<std::string, std::shared_ptr<LoadedExtension>> preloaded;  // by Add()
+
+  std::vector<std::unique_ptr<WorkerState>> storage;
+  std::unique_ptr<std::atomic<WorkerState*>[]> workers;
+
+  explicit Impl(const config::ExtensionsSection& settings, const HostOptions& host_options)
+      : startup(settings),
+        options(host_options),
+        parallelism(tbb::global_control::max_allowed_parallelism,
+                    std::max<std::size_t>(tbb::global_control::active_value(
+                                              tbb::global_control::max_allowed_parallelism),
+                                          std::size_t{settings.arena_concurrency} + 1)),
+        arena(static_cast<int>(std::max<std::uint32_t>(1, settings.arena_concurrency)), 0),
+        storage(host_options.worker_slots),
+        workers(std::make_unique<std::atomic<WorkerState*>[]>(host_options.worker_slots)) {
+    load_policy.directory = settings.directory;
+    load_policy.owner_uid = host_options.owner_uid;
+    api.api_version = VERDICTD_HOST_API_VERSION;
+    api.api_size = sizeof(verdictd_host_api_t);
+    api.log = HostLog;
+    api.edit = HostEdit;
+    api.submit = HostSubmit;
+    api.complete = HostComplete;
+    api.count = HostCount;
+    api.repair_checksums = HostRepair;
+    api.max_edit_len = settings.max_packet_bytes;
+    for (std::size_t i = 0; i < host_options.worker_slots; ++i) {
+      workers[i].store(nullptr, std::memory_order_relaxed);
+    }
+  }
+
+  std::shared_ptr<ExtensionCounters> CountersFor(const std::string& name) {
+    auto& slot = counters[name];
+    if (!slot) slot = std::make_shared<ExtensionCounters>(name, options.worker_slots);
+    return slot;
+  }
+
+  WorkerState* Worker(std::size_t worker) const noexcept {
+    return worker < options.worker_slots ? workers[worker].load(std::memory_order_acquire) : nullptr;
+  }
+
+  std::shared_ptr<LoadedExtension> Find(const std::string& name) const {
+    auto it = loaded.find(name);
+    return it == loaded.end() ? nullptr : it->second;
+  }
+};
+
+ExtensionHost::ExtensionHost(const config::ExtensionsSection& settings, const HostOptions& options)
+    : impl_(std::make_unique<Impl>(settings, options)) {
+  g_running.store(this, std::memory_order_release);
+}
+
+ExtensionHost::~ExtensionHost() {
+  // Chains are gone (they hold the extensions); arena work of extensions
+  // whose chains went may still run.
+  while (impl_->arena_work.load(std::memory_order_acquire) > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  impl_->preloaded.clear();
+  impl_->loaded.clear();
+  ExtensionHost* self = this;
+  g_running.compare_exchange_strong(self, nullptr);
+}
+
+ExtensionHost* ExtensionHost::Running() noexcept { return g_running.load(std::memory_order_acquire); }
+
+const verdictd_host_api_t* ExtensionHost::host_api() const noexcept { return &impl_->api; }
+
+int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void* arg) noexcept {
+  try {
+    extension.work_in_flight.fetch_add(1, std::memory_order_acq_rel);
+    impl_->arena_work.fetch_add(1, std::memory_order_acq_rel);
+    Impl* impl = impl_.get();
+    LoadedExtension* owner = &extension;
+    impl_->arena.enqueue([impl, owner, work, arg] {
+      work(arg);
+      impl->arena_work.fetch_sub(1, std::memory_order_acq_rel);
+      owner->work_in_flight.fetch_sub(1, std::memory_order_acq_rel);  // last touch of owner
+    });
+    return 0;
+  } catch (...) {
+    impl_->arena_work.fetch_sub(1, std::memory_order_acq_rel);
+    extension.work_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    return -1;
+  }
+}
+
+bool ExtensionHost::Complete(std::uint64_t token, verdictd_result_t result,
+                             const verdictd_verdict_t* verdict, std::uint32_t new_len) noexcept {
+  WorkerState* state = impl_->Worker(static_cast<std::size_t>(token >> 48));
+  if (state == nullptr || !state->table) return false;
+  return state->table->Complete(token, result, verdict, new_len);
+}
+
+std::shared_ptr<const ChainPlan> ExtensionHost::Prepare(const config::ExtensionsSection& section,
+                                                        std::vector<std::string>& errors) {
+  std::lock_guard lock(impl_->mutex);
+  Impl& s = *impl_;
+  s.load_policy.directory = section.directory;
+  std::vector<config::ExtensionEntry> entries;
+  for (config::ExtensionEntry entry : section.chain) {
+    if (s.deleted.count(entry.name) != 0) continue;
+    entries.push_back(std::move(entry));
+  }
+  // An extension added by control replaces a configured one of that name.
+  for (const config::ExtensionEntry& entry : s.added) {
+    auto same = std::find_if(entries.begin(), entries.end(),
+                             [&](const auto& e) { return e.name == entry.name; });
+    if (same != entries.end()) {
+      *same = entry;
+    } else {
+      entries.push_back(entry);
+    }
+  }
+  auto plan = std::make_shared<ChainPlan>();
+  std::map<std::string, std::shared_ptr<LoadedExtension>> next;
+  std::vector<std::string> order;
+  for (config::ExtensionEntry& entry : entries) {
+    if (auto g = s.groups.find(entry.name); g != s.groups.end()) entry.group = g->second;
+    std::shared_ptr<LoadedExtension> extension;
+    auto reuse = [&](std::shared_ptr<LoadedExtension> candidate) {
+      if (candidate && candidate->entry().file == entry.file &&
+          candidate->entry().parameters == entry.parameters) {
+        extension = std::move(candidate);
+      }
+    };
+    reuse(s.Find(entry.name));
+    if (!extension) {
+      if (auto it = s.preloaded.find(entry.name); it != s.preloaded.end()) reuse(it->second);
+    }
+    if (extension) {
+      // A changed group or started value in the configuration applies now;
+      // an unchanged one keeps what control commands set.
+      const config::ExtensionEntry& before = extension->entry();
+      if (before.group != entry.group) extension->group.store(entry.group, std::memory_order_relaxed);
+      if (before.started != entry.started) {
+        const std::string problem = entry.started ? extension->Start() : extension->Stop();
+        if (!problem.empty()) {
+          errors.push_back("extension " + extension->path() + ": " +
+                           (entry.started ? "start" : "stop") + " failed: " + problem);
+        }
+      }
+      extension->set_entry(entry);
+    } else {
+      try {
+        extension = LoadedExtension::Load(s.load_policy, entry, &s.api, s.CountersFor(entry.name));
+      } catch (const std::exception& e) {
+        errors.push_back(e.what());
+        continue;
+      }
+    }
+    next[entry.name] = extension;
+    order.push_back(entry.name);
+    plan->links.push_back(std::move(extension));
+  }
+  s.preloaded.clear();
+  s.loaded = std::move(next);  // dropped ones live on in the old chains until reclaimed
+  s.order = std::move(order);
+  plan->end_verdict = ToVerdict(section.end_verdict);
+  plan->timeout_verdict = ToVerdict(section.timeout_verdict);
+  plan->overflow_verdict = ToVerdict(section.overflow_verdict);
+  plan->timeout_ns = std::uint64_t{section.pending_timeout_ms} * 1'000'000;
+  if (struct if_nameindex* names = ::if_nameindex()) {
+    for (struct if_nameindex* n = names; n->if_index != 0; ++n) {
+      if (n->if_index > 4096) continue;
+      if (plan->interface_names.size() <= n->if_index) plan->interface_names.resize(n->if_index + 1);
+      std::snprintf(plan->interface_names[n->if_index].data(), 16, "%s", n->if_name);
+    }
+    ::if_freenameindex(names);
+  }
+  return plan;
+}
+
+std::unique_ptr<decider::Decider> ExtensionHost::MakeChain(
+    const std::shared_ptr<const ChainPlan>& plan, std::size_t worker) {
+  if (!plan || plan->links.empty()) return nullptr;
+  Impl& s = *impl_;
+  if (worker >= s.options.worker_slots) throw std::runtime_error("extension host: no worker slot " + std::to_string(worker));
+  std::lock_guard lock(s.mutex);
+  const bool may_pend = std::any_of(plan->links.begin(), plan->links.end(),
+                                    [](const auto& e) { return e->may_pend(); });
+  WorkerState* state = s.Worker(worker);
+  if (state == nullptr) {
+    auto fresh = std::make_unique<WorkerState>();
+    fresh->scratch = std::make_unique<std::uint8_t[]>(s.startup.max_packet_bytes);
+    state = fresh.get();
+    s.storage[worker] = std::move(fresh);
+  }
+  if (may_pend && !state->table) {
+    // Published before the worker can see a chain that pends (the policy
+    // is published after this returns).
+    state->table = std::make_unique<PendingTable>(s.startup.pending_slots,
+                                                  s.startup.max_packet_bytes,
+                                                  static_cast<std::uint16_t>(worker));
+  }
+  s.workers[worker].store(state, std::memory_order_release);
+  return std::make_unique<ChainDecider>(plan, worker, state->table.get(), state->scratch.get(),
+                                        s.startup.max_packet_bytes);
+}
+
+std::size_t ExtensionHost::Poll(std::size_t worker, std::uint64_t now_ns,
+                                decider::ReadyVerdicts& ready) noexcept {
+  WorkerState* state = impl_->Worker(worker);
+  if (state == nullptr || !state->table || state->table->pending() == 0) return 0;
+  return state->table->Poll(now_ns, ready, false);
+}
+
+std::size_t ExtensionHost::pending(std::size_t worker) const noexcept {
+  WorkerState* state = impl_->Worker(worker);
+  return state == nullptr || !state->table ? 0 : state->table->pending();
+}
+
+queueio::Verdict ExtensionHost::Abandon(std::size_t worker, std::uint32_t /*id*/) noexcept {
+  WorkerState* state = impl_->Worker(worker);
+  if (state == nullptr || !state->table) return queueio::Verdict::Accept();
+  return state->table->AbandonLast();
+}
+
+std::size_t ExtensionHost::ExpireAll(std::size_t worker, decider::ReadyVerdicts& ready) noexcept {
+  WorkerState* state = impl_->Worker(worker);
+  if (state == nullptr || !state->table) return 0;
+  return state->table->Poll(std::numeric_limits<std::uint64_t>::max(), ready, true);
+}
+
+std::shared_ptr<prometheus::Collectable> MakeExtensionCollector(
+    std::function<std::vector<std::shared_ptr<ExtensionCounters>>()> snapshot);
+
+std::shared_ptr<prometheus::Collectable> ExtensionHost::Collector() {
+  Impl* impl = impl_.get();
+  return MakeExtensionCollector([impl] {
+    std::lock_guard lock(impl->mutex);
+    std::vector<std::shared_ptr<ExtensionCounters>> all;
+    for (const auto& [name, counters] : impl->counters) all.push_back(counters);
+    return all;
+  });
+}
+
+// ---- Control commands ----
+
+namespace {
+std::uint64_t Sum(const ExtensionCounters& counters, metrics::RelaxedCounter ExtensionWorkerCounters::*field) {
+  std::uint64_t total = 0;
+  for (const auto& w : counters.workers) total += (w.*field).value();
+  return total;
+}
+CommandResult Error(std::string text) { return CommandResult{false, std::move(text)}; }
+}  // namespace
+
+CommandResult ExtensionHost::List() const {
+  std::lock_guard lock(impl_->mutex);
+  std::string text;
+  char line[512];
+  for (const std::string& name : impl_->order) {
+    const auto extension = impl_->Find(name);
+    if (!extension) continue;
+    const auto& api = extension->api();
+    std::snprintf(line, sizeof line, "%s %u.%u.%u %s group=0x%x calls=%llu%s file=%s params=\"%s\"\n",
+                  name.c_str(), api.extension_version >> 16, (api.extension_version >> 8) & 0xff,
+                  api.extension_version & 0xff,
+                  extension->started.load() ? "started" : "stopped", extension->group.load(),
+                  static_cast<unsigned long long>(Sum(extension->counters(), &ExtensionWorkerCounters::calls)),
+                  extension->may_pend() ? " async" : "", extension->path().c_str(),
+                  extension->entry().parameters.c_str());
+    text += line;
+  }
+  if (text.empty()) text = "no extensions loaded\n";
+  return CommandResult{true, text};
+}
+
+CommandResult ExtensionHost::Add(const std::string& name, const std::string& parameters) {
+  if (std::string problem = config::ExtensionNameProblem(name); !problem.empty()) {
+    return Error("expected " + problem + ", found \"" + name + "\"");
+  }
+  if (std::string problem = config::ParametersProblem(parameters); !problem.empty()) {
+    return Error("parameters: expected " + problem);
+  }
+  std::lock_guard lock(impl_->mutex);
+  Impl& s = *impl_;
+  if (s.loaded.count(name) != 0) return Error("extension " + name + " is already in the chain; del it first");
+  config::ExtensionEntry entry;
+  entry.name = name;
+  entry.parameters = parameters;
+  entry.started = false;  // as ipqext: add, group, then start
+  try {
+    s.preloaded[name] = LoadedExtension::Load(s.load_policy, entry, &s.api, s.CountersFor(name));
+  } catch (const std::exception& e) {
+    return Error(e.what());
+  }
+  s.deleted.erase(name);
+  std::erase_if(s.added, [&](const auto& e) { return e.name == name; });
+  s.added.push_back(entry);
+  return CommandResult{true, "added " + name + " (stopped; `ext start " + name + "` to run it)"};
+}
+
+CommandResult ExtensionHost::Del(const std::string& name) {
+  std::lock_guard lock(impl_->mutex);
+  Impl& s = *impl_;
+  if (s.loaded.count(name) == 0) return Error("no extension " + name + " in the chain");
+  std::erase_if(s.added, [&](const auto& e) { return e.name == name; });
+  s.deleted.insert(name);
+  s.groups.erase(name);
+  return CommandResult{true, "deleted " + name + " (unloaded once every worker moved on)"};
+}
+
+CommandResult ExtensionHost::Group(const std::string& name, std::uint32_t mask) {
+  std::lock_guard lock(impl_->mutex);
+  const auto extension = impl_->Find(name);
+  if (!extension) return Error("no extension " + name + " in the chain");
+  extension->group.store(mask, std::memory_order_relaxed);
+  impl_->groups[name] = mask;
+  char text[64];
+  std::snprintf(text, sizeof text, "group 0x%x", mask);
+  return CommandResult{true, name + ": " + text};
+}
+
+CommandResult ExtensionHost::Start(const std::string& name) {
+  std::lock_guard lock(impl_->mutex);
+  const auto extension = impl_->Find(name);
+  if (!extension) return Error("no extension " + name + " in the chain");
+  if (std::string problem = extension->Start(); !problem.empty()) return Error(name + ": start failed: " + problem);
+  return CommandResult{true, name + " started"};
+}
+
+CommandResult ExtensionHost::Stop(const std::string& name) {
+  std::lock_guard lock(impl_->mutex);
+  const auto extension = impl_->Find(name);
+  if (!extension) return Error("no extension " + name + " in the chain");
+  if (std::string problem = extension->Stop(); !problem.empty()) return Error(name + ": stop failed: " + problem);
+  return CommandResult{true, name + " stopped"};
+}
+
+CommandResult ExtensionHost::Reset(const std::string& name) {
+  std::lock_guard lock(impl_->mutex);
+  const auto extension = impl_->Find(name);
+  if (!extension) return Error("no extension " + name + " in the chain");
+  if (std::string problem = extension->Reset(); !problem.empty()) return Error(name + ": reset failed: " + problem);
+  return CommandResult{true, name + " reset"};
+}
+
+CommandResult ExtensionHost::Info(const std::string& name) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto extension = impl_->Find(name);
+  if (!extension) return Error("no extension " + name + " in the chain");
+  return CommandResult{true, extension->Info()};
+}
+
+CommandResult ExtensionHost::Help(const std::string& name) const {
+  if (std::string problem = config::ExtensionNameProblem(name); !problem.empty()) {
+    return Error("expected " + problem + ", found \"" + name + "\"");
+  }
+  std::lock_guard lock(impl_->mutex);
+  try {
+    return CommandResult{true, ExtensionHelp(impl_->load_policy, name + ".so")};
+  } catch (const std::exception& e) {
+    return Error(e.what());
+  }
+}
+
+}  // namespace verdictd::extensions

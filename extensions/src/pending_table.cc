@@ -1,0 +1,289 @@
+#include "pending_table.h"
+
+#include <bit>
+#include <cstring>
+#include <thread>
+
+#include "verdictd/extensions/checksum.h"
+
+namespace verdictd::extensions {
+
+queueio::Verdict MakeVerdict(verdictd_result_t result, const verdictd_verdict_t& out,
+                             const ResultContext& context, std::uint8_t* bytes,
+                             std::uint32_t length, bool edited, bool& error) noexcept {
+  queueio::Verdict verdict;
+  switch (result) {
+    case VERDICTD_ACCEPT:
+      break;
+    case VERDICTD_DROP:
+      verdict.kind = queueio::VerdictKind::kDrop;
+      break;
+    case VERDICTD_REPEAT:
+      verdict.kind = queueio::VerdictKind::kRepeat;
+      break;
+    case VERDICTD_QUEUE:
+      verdict = queueio::Verdict::ToQueue(out.target_queue);
+      break;
+    case VERDICTD_ALTERED:
+      // A GSO super-packet would reach segmentation marked CHECKSUM_NONE,
+      // and a cut packet cannot be replaced whole: both pass unchanged.
+      if (!edited || context.gso_or_truncated || bytes == nullptr) {
+        error = true;
+        break;
+      }
+      if ((out.flags & VERDICTD_VERDICT_CHECKSUMS_DONE) == 0 || context.checksum_not_ready) {
+        RepairChecksums(std::span<std::uint8_t>(bytes, length));
+      }
+      verdict.replacement = std::span<const std::uint8_t>(bytes, length);
+      break;
+    case VERDICTD_NEXT:
+    default:
+      if (result != VERDICTD_NEXT) error = true;
+      verdict = context.end_verdict;
+      break;
+  }
+  if ((out.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
+    verdict.set_mark = true;
+    verdict.mark = out.mark;
+  } else if (context.mark_changed) {
+    verdict.set_mark = true;
+    verdict.mark = context.mark;
+  }
+  return verdict;
+}
+
+PendingTable::PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::uint16_t worker)
+    : worker_(worker), slots_(std::max<std::uint32_t>(1, std::min(slots, kMaxSlots))) {
+  bytes_ = std::make_unique<std::uint8_t[]>(slots_.size() * slot_bytes);
+  free_.reserve(slots_.size());
+  for (std::size_t i = slots_.size(); i-- > 0;) {
+    slots_[i].context.scratch = bytes_.get() + i * slot_bytes;
+    slots_[i].context.capacity = slot_bytes;
+    slots_[i].context.in_place = true;
+    free_.push_back(static_cast<int>(i));
+  }
+  ring_ = std::vector<RingCell>(std::bit_ceil(slots_.size()));
+  ring_mask_ = ring_.size() - 1;
+  for (std::size_t i = 0; i < ring_.size(); ++i) ring_[i].sequence.store(i, std::memory_order_relaxed);
+}
+
+int PendingTable::Reserve() noexcept {
+  if (free_.empty()) return -1;
+  const int slot = free_.back();
+  free_.pop_back();
+  return slot;
+}
+
+void PendingTable::Arm(int index) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  const std::uint64_t seq = slot.state.load(std::memory_order_relaxed) >> 8;
+  slot.abandoned = false;
+  slot.state.store(Word(seq, kBusy), std::memory_order_release);
+}
+
+void PendingTable::Release(int index) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  std::uint64_t word = slot.state.load(std::memory_order_acquire);
+  const std::uint64_t seq = word >> 8;
+  if (slot.state.compare_exchange_strong(word, Word((seq + 1) & 0xffffffffu, kFree),
+                                         std::memory_order_acq_rel)) {
+    free_.push_back(index);
+    return;
+  }
+  // Completed although process() did not return PENDING: the completion is
+  // in the ring (or about to be); Poll() discards it and frees the slot.
+  slot.abandoned = true;
+}
+
+std::uint64_t PendingTable::Token(int slot) const noexcept {
+  const std::uint64_t seq = slots_[static_cast<std::size_t>(slot)].state.load(
+                                std::memory_order_relaxed) >> 8;
+  return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(slot)) << 32 |
+         (seq & 0xffffffffu);
+}
+
+void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
+                         const ResultContext& result, queueio::Verdict timeout_verdict,
+                         queueio::Verdict overflow_verdict,
+                         ExtensionWorkerCounters* counters) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  slot.id = id;
+  slot.deadline_ns = deadline_ns;
+  slot.result_context = result;
+  slot.timeout_verdict = timeout_verdict;
+  slot.overflow_verdict = overflow_verdict;
+  slot.counters = counters;
+  slot.prev = tail_;
+  slot.next = -1;
+  if (tail_ >= 0) {
+    slots_[static_cast<std::size_t>(tail_)].next = index;
+  } else {
+    head_ = index;
+  }
+  tail_ = index;
+  last_begun_ = index;
+  ++pending_;
+  counters->pending_started.Add();
+}
+
+queueio::Verdict PendingTable::AbandonLast() noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(last_begun_)];
+  const queueio::Verdict verdict = slot.overflow_verdict;
+  std::uint64_t word = slot.state.load(std::memory_order_acquire);
+  const std::uint64_t seq = word >> 8;
+  if (slot.state.compare_exchange_strong(word, Word(seq, kTimedOut), std::memory_order_acq_rel)) {
+    // freed when the late completion arrives
+  } else {
+    slot.abandoned = true;  // completing or done: the delivery is discarded
+  }
+  Unlink(last_begun_);
+  --pending_;
+  slot.counters->overflows.Add();
+  slot.counters->pending_finished.Add();
+  return verdict;
+}
+
+bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
+                            const verdictd_verdict_t* verdict, std::uint32_t new_len) noexcept {
+  const std::uint32_t index = static_cast<std::uint32_t>(token >> 32) & 0xffff;
+  if (index >= slots_.size()) return false;
+  Slot& slot = slots_[index];
+  const std::uint64_t seq = token & 0xffffffffu;
+  std::uint64_t word = slot.state.load(std::memory_order_acquire);
+  if ((word >> 8 & 0xffffffffu) != seq) return false;
+  const auto state = static_cast<State>(word & 0xff);
+  if (state != kBusy && state != kTimedOut) return false;
+  if (!slot.state.compare_exchange_strong(word, Word(word >> 8, kCompleting),
+                                          std::memory_order_acq_rel)) {
+    return false;  // a timeout or another completion won
+  }
+  if (state == kBusy) {
+    slot.result = result;
+    slot.verdict = verdict != nullptr ? *verdict : verdictd_verdict_t{};
+    slot.new_len = new_len;
+  }
+  slot.state.store(Word(word >> 8, state == kBusy ? kDone : kLateDone), std::memory_order_release);
+  Push(index);
+  return true;
+}
+
+void PendingTable::Push(std::uint32_t slot) noexcept {
+  // Never full: each slot is in the ring at most once, and the ring has a
+  // cell for every slot.
+  std::uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
+  for (;;) {
+    RingCell& cell = ring_[pos & ring_mask_];
+    const std::uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
+    const auto diff = static_cast<std::int64_t>(sequence) - static_cast<std::int64_t>(pos);
+    if (diff == 0) {
+      if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        cell.slot = slot;
+        cell.sequence.store(pos + 1, std::memory_order_release);
+        return;
+      }
+    } else {
+      pos = enqueue_pos_.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+bool PendingTable::Pop(std::uint32_t& slot) noexcept {
+  RingCell& cell = ring_[dequeue_pos_ & ring_mask_];
+  const std::uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
+  if (sequence != dequeue_pos_ + 1) return false;
+  slot = cell.slot;
+  cell.sequence.store(dequeue_pos_ + ring_mask_ + 1, std::memory_order_release);
+  ++dequeue_pos_;
+  return true;
+}
+
+void PendingTable::Unlink(int index) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  if (slot.prev >= 0) {
+    slots_[static_cast<std::size_t>(slot.prev)].next = slot.next;
+  } else if (head_ == index) {
+    head_ = slot.next;
+  }
+  if (slot.next >= 0) {
+    slots_[static_cast<std::size_t>(slot.next)].prev = slot.prev;
+  } else if (tail_ == index) {
+    tail_ = slot.prev;
+  }
+  slot.prev = slot.next = -1;
+}
+
+void PendingTable::Free(int index) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  const std::uint64_t seq = (slot.state.load(std::memory_order_relaxed) >> 8) + 1;
+  slot.state.store(Word(seq & 0xffffffffu, kFree), std::memory_order_relaxed);
+  free_.push_back(index);
+}
+
+void PendingTable::Deliver(int index, decider::ReadyVerdicts& ready) noexcept {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  PacketContext& context = slot.context;
+  bool error = false;
+  std::uint32_t length = slot.new_len;
+  bool edited = slot.result == VERDICTD_ALTERED;
+  if (edited && (length == 0 || length > context.capacity)) {
+    edited = false;  // a length the slot cannot hold
+  }
+  const queueio::Verdict verdict = MakeVerdict(slot.result, slot.verdict, slot.result_context,
+                                               context.scratch, length, edited, error);
+  if (error) slot.counters->errors.Add();
+  if (slot.result >= VERDICTD_ACCEPT && slot.result < VERDICTD_PENDING) {
+    slot.counters->results[static_cast<std::size_t>(slot.result)].Add();
+  }
+  slot.counters->pending_finished.Add();
+  --pending_;
+  ready.Ready(slot.id, verdict);
+}
+
+std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& ready,
+                               bool final) noexcept {
+  std::size_t delivered = 0;
+  for (;;) {
+    std::uint32_t index = 0;
+    while (Pop(index)) {
+      Slot& slot = slots_[index];
+      const auto state = static_cast<State>(slot.state.load(std::memory_order_acquire) & 0xff);
+      if (state == kDone) {
+        Unlink(static_cast<int>(index));
+        if (slot.abandoned) {
+          slot.abandoned = false;
+        } else {
+          Deliver(static_cast<int>(index), ready);
+          ++delivered;
+        }
+      } else if (state == kLateDone) {
+        slot.counters->late.Add();
+      }
+      Free(static_cast<int>(index));
+    }
+    bool waiting = false;
+    while (head_ >= 0) {
+      const int oldest = head_;
+      Slot& slot = slots_[static_cast<std::size_t>(oldest)];
+      if (!final && slot.deadline_ns > now_ns) break;
+      std::uint64_t word = slot.state.load(std::memory_order_acquire);
+      if ((word & 0xff) == kBusy &&
+          slot.state.compare_exchange_strong(word, Word(word >> 8, kTimedOut),
+                                             std::memory_order_acq_rel)) {
+        Unlink(oldest);
+        slot.counters->timeouts.Add();
+        slot.counters->pending_finished.Add();
+        --pending_;
+        ready.Ready(slot.id, slot.timeout_verdict);
+        ++delivered;
+        continue;
+      }
+      // Being completed right now: the ring brings it.
+      waiting = true;
+      break;
+    }
+    if (!final || !waiting) return delivered;
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace verdictd::extensions

@@ -1,0 +1,145 @@
+// The packets of one worker that wait for an asynchronous verdict.
+//
+// Fixed size, allocated once: `slots` records, each with room for a copy of
+// the packet (the receive buffer is reused by the next receive, so the
+// extension works on the copy). Slot life: the worker reserves a free slot
+// and copies the packet in; after process() returned PENDING it Begin()s the
+// slot (deadline, list of slots in start order); any thread Complete()s it
+// by token (a CAS on the slot's state word, then a push on a bounded
+// lock-free MPSC ring of slot indices); the worker's Poll() takes the ring,
+// turns the results into verdicts, and gives the timeout verdict to the
+// oldest slots past their deadline. A timed-out slot stays reserved until its
+// late completion comes (the work may still be reading the copy), then is
+// freed silently. Tokens carry a sequence number, so a completion for a
+// slot's earlier use is ignored.
+//
+// Thread-safety: Complete() any thread; everything else on the owning
+// worker's thread (or the control thread before the worker starts).
+// noexcept and allocation-free after construction.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "verdictd/decider/decider.h"
+#include "verdictd/extension.h"
+#include "verdictd/extensions/counters.h"
+#include "verdictd/queueio/verdict.h"
+
+namespace verdictd::extensions {
+
+// A packet handed to process(): the ABI view plus what edit() needs. The
+// view comes first, so edit() finds its context from the pointer it gets.
+struct PacketContext {
+  verdictd_packet_t packet;
+  std::uint8_t* scratch = nullptr;  // writable bytes edit() hands out
+  std::uint32_t capacity = 0;       // their size
+  bool edited = false;              // packet.data points into scratch
+  bool in_place = false;            // scratch already holds the packet (a pending slot)
+};
+static_assert(offsetof(PacketContext, packet) == 0);
+
+// How a chain result becomes a verdict (shared by the inline and async paths).
+struct ResultContext {
+  queueio::Verdict end_verdict;
+  std::uint32_t mark = 0;
+  bool mark_changed = false;  // an earlier NEXT set a new mark
+  bool checksum_not_ready = false;
+  bool gso_or_truncated = false;
+};
+// Returns the verdict of `result`; ALTERED uses `bytes` (repaired unless the
+// extension did and the packet was not CHECKSUM_NOT_READY). Sets `error`
+// for a result that could not be honoured (counted by the caller).
+queueio::Verdict MakeVerdict(verdictd_result_t result, const verdictd_verdict_t& out,
+                             const ResultContext& context, std::uint8_t* bytes,
+                             std::uint32_t length, bool edited, bool& error) noexcept;
+
+class PendingTable {
+ public:
+  static constexpr std::uint32_t kMaxSlots = 65535;
+  PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::uint16_t worker);
+  PendingTable(const PendingTable&) = delete;
+  PendingTable& operator=(const PendingTable&) = delete;
+
+  // Worker: a free slot with its packet context (scratch = the slot's bytes),
+  // or -1 when every slot is in use.
+  int Reserve() noexcept;
+  PacketContext& context(int slot) noexcept { return slots_[static_cast<std::size_t>(slot)].context; }
+  std::uint64_t Token(int slot) const noexcept;
+  // Worker, before process(): the slot may be completed from now on (the
+  // extension may hand the work off and see it finish before process()
+  // returns).
+  void Arm(int slot) noexcept;
+  // Worker: the extension returned something else; the slot is free again.
+  void Release(int slot) noexcept;
+  // Worker: process() returned PENDING (a completion may already be in).
+  void Begin(int slot, std::uint32_t id, std::uint64_t deadline_ns, const ResultContext& result,
+             queueio::Verdict timeout_verdict, queueio::Verdict overflow_verdict,
+             ExtensionWorkerCounters* counters) noexcept;
+  // Worker: the batcher could not defer the packet just begun: it gets the
+  // overflow verdict now, its completion is discarded.
+  queueio::Verdict AbandonLast() noexcept;
+
+  // Any thread: false when the token is stale, unknown or already completed.
+  bool Complete(std::uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
+                std::uint32_t new_len) noexcept;
+
+  // Worker: delivers completed verdicts and those past their deadline.
+  // `final`: stop is under way; every pending packet gets its verdict now
+  // (completing ones are waited for, the rest time out).
+  std::size_t Poll(std::uint64_t now_ns, decider::ReadyVerdicts& ready, bool final) noexcept;
+
+  std::size_t pending() const noexcept { return pending_; }
+  std::uint16_t worker() const noexcept { return worker_; }
+
+ private:
+  enum State : std::uint8_t { kFree, kBusy, kCompleting, kDone, kTimedOut, kLateDone };
+  struct Slot {
+    std::atomic<std::uint64_t> state{0};  // seq << 8 | State
+    PacketContext context;
+    // Written by the completer before kDone (release), read by the worker after.
+    verdictd_result_t result = VERDICTD_ACCEPT;
+    verdictd_verdict_t verdict{};
+    std::uint32_t new_len = 0;
+    // Worker only.
+    std::uint32_t id = 0;
+    std::uint64_t deadline_ns = 0;
+    ResultContext result_context;
+    queueio::Verdict timeout_verdict;
+    queueio::Verdict overflow_verdict;
+    ExtensionWorkerCounters* counters = nullptr;
+    int prev = -1;  // list of begun slots, oldest first
+    int next = -1;
+    bool abandoned = false;
+  };
+  struct RingCell {
+    std::atomic<std::uint64_t> sequence{0};
+    std::uint32_t slot = 0;
+  };
+
+  static std::uint64_t Word(std::uint64_t seq, State state) noexcept { return seq << 8 | state; }
+  void Push(std::uint32_t slot) noexcept;
+  bool Pop(std::uint32_t& slot) noexcept;
+  void Unlink(int slot) noexcept;
+  void Free(int slot) noexcept;
+  void Deliver(int slot, decider::ReadyVerdicts& ready) noexcept;
+
+  std::uint16_t worker_;
+  std::vector<Slot> slots_;
+  std::unique_ptr<std::uint8_t[]> bytes_;
+  std::vector<int> free_;  // reserved for every slot
+  int head_ = -1;          // oldest begun slot
+  int tail_ = -1;
+  int last_begun_ = -1;
+  std::size_t pending_ = 0;
+  // MPSC ring (Vyukov's bounded queue), capacity a power of two >= slots.
+  std::vector<RingCell> ring_;
+  std::uint64_t ring_mask_ = 0;
+  alignas(64) std::atomic<std::uint64_t> enqueue_pos_{0};
+  alignas(64) std::uint64_t dequeue_pos_ = 0;
+};
+
+}  // namespace verdictd::extensions

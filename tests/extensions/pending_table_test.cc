@@ -1,0 +1,157 @@
+// The pending table on a fake clock: Poll() takes "now" from the test.
+#include "pending_table.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
+
+namespace verdictd::extensions {
+namespace {
+
+struct Collect final : decider::ReadyVerdicts {
+  void Ready(std::uint32_t id, const queueio::Verdict& verdict) noexcept override {
+    got.emplace_back(id, verdict.kind);
+    if (!verdict.replacement.empty()) replaced[id] = {verdict.replacement.begin(), verdict.replacement.end()};
+  }
+  std::vector<std::pair<std::uint32_t, queueio::VerdictKind>> got;
+  std::map<std::uint32_t, std::vector<std::uint8_t>> replaced;
+};
+
+struct Fixture {
+  PendingTable table{4, 64, 0};
+  ExtensionWorkerCounters counters;
+  ResultContext context;
+  queueio::Verdict timeout = queueio::Verdict::Drop();
+  queueio::Verdict overflow = queueio::Verdict::ToQueue(9);
+
+  // Reserves, arms and begins a slot for `id` with a deadline; returns its token.
+  std::uint64_t Pend(std::uint32_t id, std::uint64_t deadline) {
+    const int slot = table.Reserve();
+    EXPECT_GE(slot, 0);
+    table.Arm(slot);
+    const std::uint64_t token = table.Token(slot);
+    table.Begin(slot, id, deadline, context, timeout, overflow, &counters);
+    return token;
+  }
+};
+
+TEST(PendingTable, delivers_completions_in_the_order_they_complete) {
+  Fixture f;
+  const auto t1 = f.Pend(1, 1000);
+  const auto t2 = f.Pend(2, 1000);
+  const auto t3 = f.Pend(3, 1000);
+  EXPECT_TRUE(f.table.Complete(t3, VERDICTD_DROP, nullptr, 0));
+  EXPECT_TRUE(f.table.Complete(t1, VERDICTD_ACCEPT, nullptr, 0));
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(10, ready, false), 2u);
+  ASSERT_EQ(ready.got.size(), 2u);
+  EXPECT_EQ(ready.got[0], std::make_pair(3u, queueio::VerdictKind::kDrop));
+  EXPECT_EQ(ready.got[1], std::make_pair(1u, queueio::VerdictKind::kAccept));
+  EXPECT_EQ(f.table.pending(), 1u);
+  EXPECT_TRUE(f.table.Complete(t2, VERDICTD_QUEUE, nullptr, 0));
+  EXPECT_EQ(f.table.Poll(10, ready, false), 1u);
+  EXPECT_EQ(f.table.pending(), 0u);
+}
+
+TEST(PendingTable, gives_the_timeout_verdict_at_the_deadline_and_ignores_the_late_answer) {
+  Fixture f;
+  const auto t1 = f.Pend(1, 100);
+  f.Pend(2, 200);
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(99, ready, false), 0u);
+  EXPECT_EQ(f.table.Poll(100, ready, false), 1u);
+  ASSERT_EQ(ready.got.size(), 1u);
+  EXPECT_EQ(ready.got[0], std::make_pair(1u, queueio::VerdictKind::kDrop));
+  EXPECT_EQ(f.counters.timeouts.value(), 1u);
+  // The late completion is taken (the slot is freed) but gives no verdict.
+  EXPECT_TRUE(f.table.Complete(t1, VERDICTD_ACCEPT, nullptr, 0));
+  EXPECT_FALSE(f.table.Complete(t1, VERDICTD_ACCEPT, nullptr, 0));  // once only
+  EXPECT_EQ(f.table.Poll(150, ready, false), 0u);
+  EXPECT_EQ(f.counters.late.value(), 1u);
+  EXPECT_EQ(ready.got.size(), 1u);
+}
+
+TEST(PendingTable, a_timed_out_slot_stays_reserved_until_its_work_completes) {
+  Fixture f;
+  std::vector<std::uint64_t> tokens;
+  for (std::uint32_t id = 1; id <= 4; ++id) tokens.push_back(f.Pend(id, 10));
+  EXPECT_EQ(f.table.Reserve(), -1);  // full: the chain gives the overflow verdict
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(10, ready, false), 4u);
+  EXPECT_EQ(f.table.pending(), 0u);
+  EXPECT_EQ(f.table.Reserve(), -1);  // the work may still read the copies
+  EXPECT_TRUE(f.table.Complete(tokens[2], VERDICTD_ACCEPT, nullptr, 0));
+  EXPECT_EQ(f.table.Poll(20, ready, false), 0u);  // frees the slot, no verdict
+  EXPECT_GE(f.table.Reserve(), 0);
+  EXPECT_EQ(f.table.Reserve(), -1);
+}
+
+TEST(PendingTable, a_completion_before_begin_is_kept) {
+  Fixture f;
+  const int slot = f.table.Reserve();
+  f.table.Arm(slot);
+  const std::uint64_t token = f.table.Token(slot);
+  EXPECT_TRUE(f.table.Complete(token, VERDICTD_DROP, nullptr, 0));  // inside process()
+  f.table.Begin(slot, 5, 1000, f.context, f.timeout, f.overflow, &f.counters);
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(1, ready, false), 1u);
+  EXPECT_EQ(ready.got[0], std::make_pair(5u, queueio::VerdictKind::kDrop));
+}
+
+TEST(PendingTable, stale_and_foreign_tokens_are_refused) {
+  Fixture f;
+  const auto t = f.Pend(1, 1000);
+  EXPECT_FALSE(f.table.Complete(t + 1, VERDICTD_ACCEPT, nullptr, 0));  // wrong sequence
+  EXPECT_FALSE(f.table.Complete(t | (std::uint64_t{77} << 32), VERDICTD_ACCEPT, nullptr, 0));
+  EXPECT_TRUE(f.table.Complete(t, VERDICTD_ACCEPT, nullptr, 0));
+  Collect ready;
+  f.table.Poll(1, ready, false);
+  EXPECT_FALSE(f.table.Complete(t, VERDICTD_ACCEPT, nullptr, 0));  // slot reused later: stale
+}
+
+TEST(PendingTable, abandon_gives_the_overflow_verdict_and_drops_the_answer) {
+  Fixture f;
+  const auto t = f.Pend(1, 1000);
+  EXPECT_EQ(f.table.AbandonLast().kind, queueio::VerdictKind::kQueue);
+  EXPECT_EQ(f.table.pending(), 0u);
+  EXPECT_EQ(f.counters.overflows.value(), 1u);
+  EXPECT_TRUE(f.table.Complete(t, VERDICTD_DROP, nullptr, 0));
+  f.Pend(2, 1000);
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(1, ready, false), 0u);
+  EXPECT_TRUE(ready.got.empty());
+}
+
+TEST(PendingTable, final_poll_times_out_everything_still_waiting) {
+  Fixture f;
+  f.Pend(1, 1'000'000);
+  const auto t2 = f.Pend(2, 1'000'000);
+  f.table.Complete(t2, VERDICTD_ACCEPT, nullptr, 0);
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(0, ready, true), 2u);
+  EXPECT_EQ(f.table.pending(), 0u);
+}
+
+TEST(PendingTable, altered_completions_carry_the_repaired_slot_bytes) {
+  Fixture f;
+  const int slot = f.table.Reserve();
+  PacketContext& ctx = f.table.context(slot);
+  std::vector<std::uint8_t> udp(36, 0);
+  udp[0] = 0x45;
+  udp[9] = 17;
+  std::copy(udp.begin(), udp.end(), ctx.scratch);
+  f.table.Arm(slot);
+  const auto token = f.table.Token(slot);
+  f.table.Begin(slot, 8, 1000, f.context, f.timeout, f.overflow, &f.counters);
+  ctx.scratch[35] = 0x5a;
+  EXPECT_TRUE(f.table.Complete(token, VERDICTD_ALTERED, nullptr, 36));
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(1, ready, false), 1u);
+  ASSERT_EQ(ready.replaced[8].size(), 36u);
+  EXPECT_EQ(ready.replaced[8][35], 0x5a);
+  EXPECT_EQ(ready.replaced[8][3], 36);  // IPv4 total length repaired
+}
+
+}  // namespace
+}  // namespace verdictd::extensions
