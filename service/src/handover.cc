@@ -184,6 +184,10 @@ std::string StartSuccessor(const std::string& binary, const std::vector<std::str
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::strncmp(*e, kHandOverEnv, std::strlen(kHandOverEnv)) == 0) continue;
+    // systemd's watchdog names this process; without WATCHDOG_PID it
+    // applies to whichever process is the service's main one (the new one
+    // after MAINPID=).
+    if (std::strncmp(*e, "WATCHDOG_PID=", 13) == 0) continue;
     env_strings.emplace_back(*e);
   }
   env_strings.push_back(env_entry);

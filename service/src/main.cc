@@ -424,6 +424,7 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
     // The metrics port is not handed over (the HTTP server binds its own
     // listener): the new process binds it once this one let it go.
     metrics_endpoint->Stop();
+    notifier.MainPid(successor.pid);  // systemd: the new process is the service now
     std::string why = service::SendManifest(successor.socket, manifest);
     if (why.empty()) why = service::AwaitRunning(successor.socket, kUpgradeTimeoutMs);
     const double ms = static_cast<double>(service::MonotonicNanos() - start) / 1e6;
