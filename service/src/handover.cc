@@ -5,10 +5,13 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -338,6 +341,52 @@ HandOverManifest ReceiveManifest(int socket, int timeout_ms) {
     for (int fd : fds) ::close(fd);
     throw;
   }
+}
+
+std::string FdStoreName(const HandedQueue& queue) {
+  return "queue-" + std::to_string(queue.queue) + "-" + std::to_string(queue.portid) + "-" +
+         std::to_string(queue.flags) + "-" + (queue.conntrack_supported ? "1" : "0");
+}
+
+HandOverManifest ListenFdsManifest(std::string& notes) {
+  HandOverManifest manifest;
+  char** names = nullptr;
+  const int n = sd_listen_fds_with_names(1, &names);
+  if (n <= 0) return manifest;
+  for (int i = 0; i < n; ++i) {
+    const int fd = SD_LISTEN_FDS_START + i;
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    const std::string name = names != nullptr && names[i] != nullptr ? names[i] : "";
+    unsigned long queue = 0, portid = 0, flags = 0, conntrack = 0;
+    if (name == kControlFdName && manifest.control_fd < 0) {
+      manifest.control_fd = fd;
+    } else if (std::sscanf(name.c_str(), "queue-%lu-%lu-%lu-%lu", &queue, &portid, &flags,
+                           &conntrack) == 4 &&
+               queue <= 65535) {
+      manifest.queues.push_back(HandedQueue{static_cast<std::uint16_t>(queue), fd,
+                                            static_cast<std::uint32_t>(portid),
+                                            static_cast<std::uint32_t>(flags), conntrack != 0});
+    } else {
+      notes += "closed the stored descriptor \"" + name + "\" (not one of this version's); ";
+      ::close(fd);
+    }
+  }
+  if (names != nullptr) {
+    for (int i = 0; i < n; ++i) std::free(names[i]);
+    std::free(names);
+  }
+  return manifest;
+}
+
+int StoreFds(const HandOverManifest& manifest) {
+  int stored = 0;
+  auto store = [&stored](int fd, const std::string& name) {
+    const std::string message = "FDSTORE=1\nFDNAME=" + name;
+    if (sd_pid_notify_with_fds(0, 0, message.c_str(), &fd, 1) > 0) ++stored;
+  };
+  for (const HandedQueue& q : manifest.queues) store(q.fd, FdStoreName(q));
+  if (manifest.control_fd >= 0) store(manifest.control_fd, kControlFdName);
+  return stored;
 }
 
 }  // namespace verdictd::service

@@ -253,7 +253,18 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
       inherited = service::ReceiveManifest(handover, kUpgradeTimeoutMs);
       service.Adopt(inherited.queues);
     } else {
-      service.Open();
+      // systemd's file descriptor store gives the sockets of the previous
+      // run back (restart): still bound, nothing waiting in them is lost.
+      std::string notes;
+      inherited = service::ListenFdsManifest(notes);
+      if (!notes.empty()) spdlog::warn("systemd file descriptor store: {}", notes);
+      if (!inherited.queues.empty()) {
+        spdlog::info("systemd file descriptor store: taking over {} bound queue socket(s)",
+                     inherited.queues.size());
+        service.Adopt(inherited.queues, /*bind_missing=*/true);
+      } else {
+        service.Open();
+      }
     }
     // (operations) What the bind probe found decides the connmark fallback.
     g_conntrack_supported = service.conntrack_supported();
@@ -345,6 +356,17 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
   if (handover >= 0) {
     service::SendLine(handover, "running pid " + std::to_string(getpid()) + "\n");
     ::close(handover);
+  }
+  // systemd: the bound sockets go to the file descriptor store
+  // (FileDescriptorStoreMax=), so a restart takes them back still bound.
+  bool fds_stored = false;
+  if (notifier.enabled()) {
+    service::HandOverManifest store;
+    store.queues = service.Sockets();
+    if (control) store.control_fd = control->listen_fd();
+    const int stored = service::StoreFds(store);
+    fds_stored = stored > 0;
+    spdlog::info("systemd file descriptor store: {} socket(s) sent", stored);
   }
   spdlog::info("running {} worker(s) on queues {}..{}, default verdict {}", plan.size(),
                plan.front().queue.queue_num, plan.back().queue.queue_num,
@@ -442,8 +464,16 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
                  successor.pid, ms);
     return service::kExitOk;
   }
-  control.reset();  // no reload may change the queues while they stop
-  service.Stop();
+  if (fds_stored) {
+    // The store holds the sockets: they stay bound for the next start,
+    // which reads what waits in them. Only what was read gets its verdict.
+    if (control) control->Release();
+    service.HandOver();
+    spdlog::info("queues left bound in the systemd file descriptor store");
+  } else {
+    control.reset();  // no reload may change the queues while they stop
+    service.Stop();
+  }
   metrics_endpoint->Stop();  // (metrics) before the service's counters go
   service.VisitCounters([](auto queues) {
     for (const service::QueueCountersRef& queue : queues) {

@@ -80,7 +80,7 @@ void Service::Open() {
   }
 }
 
-void Service::Adopt(const std::vector<HandedQueue>& handed) {
+void Service::Adopt(const std::vector<HandedQueue>& handed, bool bind_missing) {
   std::lock_guard lock(mutex_);
   std::vector<bool> used(handed.size(), false);
   std::string missing;
@@ -104,6 +104,10 @@ void Service::Adopt(const std::vector<HandedQueue>& handed) {
                    h.portid);
       break;
     }
+    if (!lane->socket && bind_missing) {
+      lane->socket = queueio::QueueSocket::Open(lane->plan.queue);
+      spdlog::info("{}", DescribeQueue(lane->plan, lane->socket->bind_report()));
+    }
     if (!lane->socket) missing += (missing.empty() ? "" : ",") + std::to_string(lane->plan.queue.queue_num);
   }
   for (std::size_t i = 0; i < handed.size(); ++i) {
@@ -113,6 +117,18 @@ void Service::Adopt(const std::vector<HandedQueue>& handed) {
     throw queueio::QueueError("upgrade: the old process handed over no socket for queue(s) " +
                               missing);
   }
+}
+
+std::vector<HandedQueue> Service::Sockets() const {
+  std::lock_guard lock(mutex_);
+  std::vector<HandedQueue> sockets;
+  for (const auto& lane : lanes_) {
+    if (!lane || !lane->socket) continue;
+    const queueio::BindReport& report = lane->socket->bind_report();
+    sockets.push_back(HandedQueue{lane->plan.queue.queue_num, lane->socket->fd(), report.portid,
+                                  report.flags, report.conntrack_supported});
+  }
+  return sockets;
 }
 
 std::vector<HandedQueue> Service::HandOver() noexcept {

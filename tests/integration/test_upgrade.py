@@ -17,9 +17,18 @@ sends a paced stream of numbered datagrams, the test
 
 At the end every datagram sent arrived exactly once, and the kernel's
 queue_dropped and user_dropped counters did not move.
+
+The same under systemd's file descriptor store, with the test standing in
+for the service manager (PID 1 is not systemd here): verdictd sends its
+bound sockets with FDSTORE=1 to NOTIFY_SOCKET (received with SCM_RIGHTS),
+stops on SIGTERM leaving them bound, and the next verdictd gets them back
+through LISTEN_FDS / LISTEN_PID / LISTEN_FDNAMES, like `systemctl restart`.
 """
 import os
+import array
+import json
 import re
+import socket
 import sys
 import threading
 import unittest
@@ -58,6 +67,68 @@ print("READY", flush=True)
 while True:
     print(int.from_bytes(s.recv(64)[:8], "big"), flush=True)
 """
+
+
+# Stands in for systemd passing stored descriptors: moves them to 3, 4, ...,
+# sets LISTEN_* for its own pid (kept by exec) and runs verdictd.
+LISTEN_WRAPPER = r"""
+import fcntl, json, os, sys
+p = json.loads(sys.argv[1])
+high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in p["fds"]]
+for i, fd in enumerate(high):
+    os.dup2(fd, 3 + i)
+    os.close(fd)
+os.environ["LISTEN_FDS"] = str(len(high))
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.environ["LISTEN_FDNAMES"] = ":".join(p["names"])
+os.execv(p["argv"][0], p["argv"])
+"""
+
+
+class FakeManager:
+    """A NOTIFY_SOCKET stand-in: collects notifications and FDSTORE'd descriptors."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.lock = threading.Lock()
+        self.messages = []
+        self.stored = {}  # name -> fd
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                data, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(16 * 4))
+            except OSError:
+                return
+            fds = array.array("i")
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+            text = data.decode()
+            fields = dict(line.partition("=")[::2] for line in text.splitlines())
+            with self.lock:
+                self.messages.append(text)
+                if fields.get("FDSTORE") == "1" and len(fds) == 1:
+                    name = fields.get("FDNAME", "stored")
+                    if name in self.stored:
+                        os.close(fds[0])  # systemd keeps one per socket as well
+                    else:
+                        self.stored[name] = fds[0]
+                else:
+                    for fd in fds:
+                        os.close(fd)
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.stored), list(self.messages)
+
+    def close(self):
+        self.sock.close()
+        for fd in self.stored.values():
+            os.close(fd)
 
 
 def config_text(socket_path, default="accept"):
@@ -199,6 +270,74 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(len(times), UPGRADES)
         print(f"upgrade: {sent} datagrams sent, {len(received)} received, "
               f"hand-over ms {times}", file=sys.stderr)
+
+    def test_restart_through_fd_store(self):
+        with nslab.daemon_log_on_failure(self):
+            self._fd_store_scenario()
+
+    def _fd_store_scenario(self):
+        lab = self.lab
+        receiver = lab.popen(lab.server, [sys.executable, "-c", RECEIVER, str(PORT)])
+        self.assertEqual(receiver.stdout.readline().strip(), "READY")
+
+        def collect():
+            for line in receiver.stdout:
+                with self.lock:
+                    self.received.append(int(line))
+        threading.Thread(target=collect, daemon=True).start()
+
+        manager = FakeManager(os.path.join(lab.tmpdir, "notify.sock"))
+        self.addCleanup(manager.close)
+        env = {"NOTIFY_SOCKET": manager.path}
+        nslab.replace_file(self.config, config_text(self.socket))
+        self.daemon = lab.start_verdictd("--config", self.config, env=env)
+        nslab.wait_for(lambda: len(manager.snapshot()[0]) == 2,
+                       "FDSTORE=1 of the queue and control sockets")
+        stored, _ = manager.snapshot()
+        queue_names = [n for n in stored if n.startswith(f"queue-{QUEUE}-")]
+        self.assertEqual(len(queue_names), 1, stored)
+        self.assertIn("control", stored)
+        before = self.kernel_row()
+        portid = before["portid"]
+        self.assertEqual(queue_names[0].split("-")[2], str(portid))
+
+        stop_file = os.path.join(lab.tmpdir, "stop-sending")
+        sender = lab.popen(lab.client, [sys.executable, "-c", SENDER, lab.SERVER, str(PORT),
+                                        str(RATE_PPS), stop_file])
+        self.assert_flowing()
+
+        # Stop (systemctl restart's first half): the store keeps the binding.
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertIn("queues left bound in the systemd file descriptor store", self.daemon.log())
+        self.assertEqual(self.kernel_row()["portid"], portid, "the queue was unbound at stop")
+
+        names = sorted(stored)
+        params = {"fds": [stored[n] for n in names], "names": names,
+                  "argv": [nslab.verdictd_bin(), "--config", self.config]}
+        self.daemon = nslab.Verdictd(lab, lab.firewall, [], env=env,
+                                     prefix=(sys.executable, "-c", LISTEN_WRAPPER,
+                                             json.dumps(params)),
+                                     binary="--", pass_fds=params["fds"])
+        self.daemon.wait_ready()
+        self.assertIn("systemd file descriptor store: taking over 1 bound queue socket(s)",
+                      self.daemon.log())
+        self.assertIn("taken over from the old process", self.daemon.log())
+        self.assertEqual(self.pid(), self.daemon.pid)
+        self.assertEqual(self.kernel_row()["portid"], portid, "the restart bound the queue again")
+        self.assert_flowing()
+
+        with open(stop_file, "w"):
+            pass
+        sent = int(sender.communicate(timeout=30)[0].strip())
+        nslab.wait_for(lambda: self.arrivals() >= sent, f"all {sent} datagrams to arrive",
+                       timeout=30)
+        with self.lock:
+            received = list(self.received)
+        self.assertEqual(len(received), sent, "datagrams lost or duplicated across the restart")
+        self.assertEqual(sorted(received), list(range(sent)))
+        after = self.kernel_row()
+        self.assertEqual(after["queue_dropped"], before["queue_dropped"])
+        self.assertEqual(after["user_dropped"], before["user_dropped"])
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ class ControlServer {
   ControlServer& operator=(const ControlServer&) = delete;
 
   const std::string& path() const { return path_; }
+  int listen_fd() const { return listen_fd_; }
 
  private:
   void Serve() noexcept;

@@ -73,4 +73,18 @@ void SendLine(int socket, std::string_view line) noexcept;
 // Waits for the manifest and its descriptors; throws std::runtime_error.
 HandOverManifest ReceiveManifest(int socket, int timeout_ms);
 
+// systemd's file descriptor store: the same sockets, kept by the service
+// manager across `systemctl restart`. Each is stored with FDSTORE=1 and a
+// name saying what it is (FdStoreName), and comes back through LISTEN_FDS /
+// LISTEN_FDNAMES (sd_listen_fds_with_names).
+std::string FdStoreName(const HandedQueue& queue);  // "queue-Q-PORTID-FLAGS-CONNTRACK"
+inline constexpr const char* kControlFdName = "control";
+// The descriptors systemd passed (LISTEN_FDS, unset afterwards) as a
+// manifest; descriptors with names this version does not know are closed
+// (logged in `notes`). Empty when there are none.
+HandOverManifest ListenFdsManifest(std::string& notes);
+// Sends FDSTORE=1 for every socket of `manifest` (sd_pid_notify_with_fds).
+// Returns how many the manager accepted to hear of (0 without NOTIFY_SOCKET).
+int StoreFds(const HandOverManifest& manifest);
+
 }  // namespace verdictd::service

@@ -65,7 +65,12 @@ class Service final : public QueueChanger {
   // process handed over (QueueSocket::Adopt checks it) instead of binding.
   // Throws naming the queue that has none or whose socket is not the bound
   // one. The sockets are owned by the service from here on, even on throw.
-  void Adopt(const std::vector<HandedQueue>& handed);
+  // `bind_missing` (systemd's store, which may predate a config change):
+  // planned queues without a socket are bound afresh instead.
+  void Adopt(const std::vector<HandedQueue>& handed, bool bind_missing = false);
+  // The running queues' sockets (descriptors still owned by the service),
+  // for systemd's file descriptor store.
+  std::vector<HandedQueue> Sockets() const;
   // Upgrade, the old side: stops receiving, gives every packet already read
   // its verdict, joins the workers and detaches the sockets (destroying the
   // service then closes them without unbinding). Returns what the new
