@@ -17,11 +17,11 @@ DaemonMetrics::DaemonMetrics(const config::MetricsSection& section) : section_(s
   const int err = queues_->kernel_stats_errno();
   spdlog::warn(
       "kernel queue metrics unavailable: cannot open {} ({}): the file is readable by root only "
-      "(mode 0440) and verdictd started as uid {} without CAP_DAC_READ_SEARCH; "
-      "verdictd_kernel_stats_available is 0 and the kernel's drop and backlog counters "
-      "(verdictd_kernel_*) are not exported. Run the unit as it ships "
-      "(AmbientCapabilities=CAP_NET_ADMIN CAP_DAC_READ_SEARCH; verdictd drops the second once "
-      "the table is open), or start verdictd as root with [process] user set",
+      "(root:root, mode 0440) and verdictd started as uid {} without the group root or "
+      "CAP_DAC_READ_SEARCH; verdictd_kernel_stats_available is 0 and the kernel's drop and "
+      "backlog counters (verdictd_kernel_*) are not exported. Run the unit as it ships "
+      "(SupplementaryGroups=root), or grant CAP_DAC_READ_SEARCH (verdictd drops it once the "
+      "table is open), or start verdictd as root with [process] user set",
       queues_->kernel_stats_path(), std::strerror(err), ::getuid());
 }
 

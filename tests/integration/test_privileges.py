@@ -6,9 +6,11 @@ re-reads it through that descriptor at every scrape:
   * started as root with [process] user = "nobody": it runs as uid 65534
     with CAP_NET_ADMIN only, and the kernel families are present and count
     the traffic exactly;
-  * started directly as uid 65534 with CAP_NET_ADMIN and CAP_DAC_READ_SEARCH
-    ambient (what the shipped unit grants): the same, and the second
-    capability is gone once the table is open;
+  * started directly as uid 65534 with CAP_NET_ADMIN ambient and the
+    supplementary group root (what the shipped unit grants): the same;
+  * started as uid 65534 with CAP_NET_ADMIN and CAP_DAC_READ_SEARCH ambient
+    (the alternative): the same, and the second capability is gone once the
+    table is open;
   * started as uid 65534 with only CAP_NET_ADMIN ambient: the table cannot be
     opened; traffic still passes, verdictd says so once in its log, and
     exports verdictd_kernel_stats_available 0 with no verdictd_kernel_* family.
@@ -28,9 +30,10 @@ COUNT = 300
 CAP_NET_ADMIN = 1 << 12
 
 
-def setpriv(*caps):
+def setpriv(*caps, groups=None):
     spec = ",".join(f"+{cap}" for cap in caps)
-    return ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+    group_args = (f"--groups={groups}",) if groups is not None else ("--clear-groups",)
+    return ("setpriv", "--reuid=65534", "--regid=65534", *group_args,
             f"--inh-caps={spec}", f"--ambient-caps={spec}")
 
 
@@ -96,6 +99,13 @@ class PrivilegesTest(unittest.TestCase):
             self.assert_kernel_stats(before, after)
             self.assertEqual(self.daemon.stop(), 0)
 
+    def test_unprivileged_with_group_root(self):
+        with nslab.daemon_log_on_failure(self):
+            before, after = self.run_case(prefix=setpriv("net_admin", groups="0"))
+            self.assertEqual(proc_status(self.daemon.pid)["Groups"], ["0"])
+            self.assert_kernel_stats(before, after)
+            self.assertEqual(self.daemon.stop(), 0)
+
     def test_unprivileged_with_dac_read_search(self):
         with nslab.daemon_log_on_failure(self):
             before, after = self.run_case(prefix=setpriv("net_admin", "dac_read_search"))
@@ -115,7 +125,7 @@ class PrivilegesTest(unittest.TestCase):
             log = self.daemon.log()
             self.assertEqual(log.count("kernel queue metrics unavailable"), 1, log)
             self.assertIn("cannot open /proc/net/netfilter/nfnetlink_queue (Permission denied)", log)
-            self.assertIn("started as uid 65534 without CAP_DAC_READ_SEARCH", log)
+            self.assertIn("started as uid 65534 without the group root or CAP_DAC_READ_SEARCH", log)
             counters = self.daemon.counters()
             self.assertEqual(counters[0]["packets"] + counters[1]["packets"], COUNT)
 
