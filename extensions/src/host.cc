@@ -311,23 +311,19 @@ std::unique_ptr<decider::Decider> ExtensionHost::MakeChain(
   Impl& s = *impl_;
   if (worker >= s.options.worker_slots) throw std::runtime_error("extension host: no worker slot " + std::to_string(worker));
   std::lock_guard lock(s.mutex);
-  const bool may_pend = std::any_of(plan->links.begin(), plan->links.end(),
-                                    [](const auto& e) { return e->may_pend(); });
   WorkerState* state = s.Worker(worker);
   if (state == nullptr) {
+    // Made whole before it is published: the worker reads it without a lock
+    // from then on (pending_slots x max_packet_bytes, once per worker).
     auto fresh = std::make_unique<WorkerState>();
     fresh->scratch = std::make_unique<std::uint8_t[]>(s.startup.max_packet_bytes);
-    state = fresh.get();
-    s.storage[worker] = std::move(fresh);
-  }
-  if (may_pend && !state->table) {
-    // Published before the worker can see a chain that pends (the policy
-    // is published after this returns).
-    state->table = std::make_unique<PendingTable>(s.startup.pending_slots,
+    fresh->table = std::make_unique<PendingTable>(s.startup.pending_slots,
                                                   s.startup.max_packet_bytes,
                                                   static_cast<std::uint16_t>(worker));
+    state = fresh.get();
+    s.storage[worker] = std::move(fresh);
+    s.workers[worker].store(state, std::memory_order_release);
   }
-  s.workers[worker].store(state, std::memory_order_release);
   return std::make_unique<ChainDecider>(plan, worker, state->table.get(), state->scratch.get(),
                                         s.startup.max_packet_bytes);
 }
