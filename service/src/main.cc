@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -359,8 +360,12 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
   }
   // systemd: the bound sockets go to the file descriptor store
   // (FileDescriptorStoreMax=), so a restart takes them back still bound.
+  // Only where the manager keeps them ($FDSTORE > 0: systemd 254+ sets it
+  // from FileDescriptorStoreMax=, the unit sets it for older ones): a store
+  // that drops them would turn the stop below into an unbind without drain.
   bool fds_stored = false;
-  if (notifier.enabled()) {
+  const char* fdstore = std::getenv("FDSTORE");
+  if (notifier.enabled() && fdstore != nullptr && std::atoi(fdstore) > 0) {
     service::HandOverManifest store;
     store.queues = service.Sockets();
     if (control) store.control_fd = control->listen_fd();

@@ -288,7 +288,7 @@ class UpgradeTest(unittest.TestCase):
 
         manager = FakeManager(os.path.join(lab.tmpdir, "notify.sock"))
         self.addCleanup(manager.close)
-        env = {"NOTIFY_SOCKET": manager.path}
+        env = {"NOTIFY_SOCKET": manager.path, "FDSTORE": "8"}
         nslab.replace_file(self.config, config_text(self.socket))
         self.daemon = lab.start_verdictd("--config", self.config, env=env)
         nslab.wait_for(lambda: len(manager.snapshot()[0]) == 2,
