@@ -104,6 +104,73 @@ int HostRepair(std::uint8_t* data, std::uint32_t len, std::uint32_t flags) {
   return -1;
 }
 
+// Work handed to the arena, in a bounded lock-free MPMC queue (Vyukov's):
+// each TBB task pops one job. The hand-off of the job's data goes through
+// these atomics rather than TBB's internals, which keeps it visible to
+// ThreadSanitizer (Debian's libtbb is not instrumented).
+struct Job {
+  void (*work)(void*) = nullptr;
+  void* arg = nullptr;
+  LoadedExtension* owner = nullptr;
+};
+
+class JobQueue {
+ public:
+  explicit JobQueue(std::size_t capacity) : cells_(capacity), mask_(capacity - 1) {
+    for (std::size_t i = 0; i < capacity; ++i) cells_[i].sequence.store(i, std::memory_order_relaxed);
+  }
+  bool Push(const Job& job) noexcept {
+    std::uint64_t pos = tail_.load(std::memory_order_relaxed);
+    for (;;) {
+      Cell& cell = cells_[pos & mask_];
+      const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
+      const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos);
+      if (diff == 0) {
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+          cell.job = job;
+          cell.sequence.store(pos + 1, std::memory_order_release);
+          return true;
+        }
+      } else if (diff < 0) {
+        return false;  // full
+      } else {
+        pos = tail_.load(std::memory_order_relaxed);
+      }
+    }
+  }
+  bool Pop(Job& job) noexcept {
+    std::uint64_t pos = head_.load(std::memory_order_relaxed);
+    for (;;) {
+      Cell& cell = cells_[pos & mask_];
+      const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
+      const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos + 1);
+      if (diff == 0) {
+        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+          job = cell.job;
+          cell.sequence.store(pos + mask_ + 1, std::memory_order_release);
+          return true;
+        }
+      } else if (diff < 0) {
+        return false;  // empty
+      } else {
+        pos = head_.load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+ private:
+  struct Cell {
+    std::atomic<std::uint64_t> sequence{0};
+    Job job;
+  };
+  std::vector<Cell> cells_;
+  std::uint64_t mask_;
+  alignas(64) std::atomic<std::uint64_t> tail_{0};
+  alignas(64) std::atomic<std::uint64_t> head_{0};
+};
+
+constexpr std::size_t kMaxQueuedJobs = 1 << 16;
+
 struct WorkerState {
   std::unique_ptr<PendingTable> table;
   std::unique_ptr<std::uint8_t[]> scratch;
@@ -123,6 +190,7 @@ struct ExtensionHost::Impl {
   tbb::global_control parallelism;
   tbb::task_arena arena;
   std::atomic<std::int64_t> arena_work{0};
+  JobQueue jobs{kMaxQueuedJobs};
 
   mutable std::mutex mutex;  // control thread state below
   std::map<std::string, std::shared_ptr<ExtensionCounters>> counters;
@@ -204,12 +272,14 @@ int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void*
   try {
     extension.work_in_flight.fetch_add(1, std::memory_order_acq_rel);
     impl_->arena_work.fetch_add(1, std::memory_order_acq_rel);
-    Impl* impl = impl_.get();
-    LoadedExtension* owner = &extension;
-    impl_->arena.enqueue([impl, owner, work, arg] {
-      work(arg);
-      impl->arena_work.fetch_sub(1, std::memory_order_acq_rel);
-      owner->work_in_flight.fetch_sub(1, std::memory_order_acq_rel);  // last touch of owner
+    if (!impl_->jobs.Push(Job{work, arg, &extension})) {
+      impl_->arena_work.fetch_sub(1, std::memory_order_acq_rel);
+      extension.work_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+      return -1;
+    }
+    // One task per job; it captures nothing (the job travels in the queue).
+    impl_->arena.enqueue([] {
+      if (ExtensionHost* host = ExtensionHost::Running()) host->RunJob();
     });
     return 0;
   } catch (...) {
@@ -217,6 +287,14 @@ int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void*
     extension.work_in_flight.fetch_sub(1, std::memory_order_acq_rel);
     return -1;
   }
+}
+
+void ExtensionHost::RunJob() noexcept {
+  Job job;
+  if (!impl_->jobs.Pop(job)) return;
+  job.work(job.arg);
+  impl_->arena_work.fetch_sub(1, std::memory_order_acq_rel);
+  job.owner->work_in_flight.fetch_sub(1, std::memory_order_acq_rel);  // last touch of owner
 }
 
 bool ExtensionHost::Complete(std::uint64_t token, verdictd_result_t result,

@@ -102,6 +102,7 @@ class ExtensionHost final : public decider::DeferredVerdicts {
   // Internal (host services): the running host, the arena, the tables.
   static ExtensionHost* Running() noexcept;
   int Submit(LoadedExtension& extension, void (*work)(void*), void* arg) noexcept;
+  void RunJob() noexcept;  // an arena task: runs one submitted job
   bool Complete(std::uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
                 std::uint32_t new_len) noexcept;
 
