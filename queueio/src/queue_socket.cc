@@ -161,6 +161,23 @@ struct QueueSocket::Impl {
     return err != EOPNOTSUPP;
   }
 
+  // The receive slots: batch_size datagrams of copy range + headroom.
+  void AllocateBatch() {
+    const std::size_t copy = options.copy_mode == CopyMode::kPacket ? options.copy_range : 0;
+    slot_bytes = NLMSG_ALIGN(copy) + kDatagramHeadroom;
+    report.datagram_buffer_bytes = slot_bytes;
+    storage.assign(slot_bytes * options.batch_size, 0);
+    iovecs.resize(options.batch_size);
+    headers.resize(options.batch_size);
+    datagrams.resize(options.batch_size);
+    for (std::size_t i = 0; i < options.batch_size; ++i) {
+      iovecs[i] = iovec{Slot(i), slot_bytes};
+      headers[i] = mmsghdr{};
+      headers[i].msg_hdr.msg_iov = &iovecs[i];
+      headers[i].msg_hdr.msg_iovlen = 1;
+    }
+  }
+
   void SizeBuffers() {
     const std::string q = QueueName(options.queue_num);
     if (options.receive_buffer_bytes > 0) {
@@ -357,22 +374,56 @@ std::unique_ptr<QueueSocket> QueueSocket::Open(const QueueOptions& options) {
     throw QueueError(q + ": cannot connect the netlink socket to the kernel: " + Errno(errno));
   }
 
-  const std::size_t copy = o.copy_mode == CopyMode::kPacket ? o.copy_range : 0;
-  impl->slot_bytes = NLMSG_ALIGN(copy) + kDatagramHeadroom;
-  impl->report.datagram_buffer_bytes = impl->slot_bytes;
-  impl->storage.assign(impl->slot_bytes * o.batch_size, 0);
-  impl->iovecs.resize(o.batch_size);
-  impl->headers.resize(o.batch_size);
-  impl->datagrams.resize(o.batch_size);
-  for (std::size_t i = 0; i < o.batch_size; ++i) {
-    impl->iovecs[i] = iovec{impl->Slot(i), impl->slot_bytes};
-    impl->headers[i] = mmsghdr{};
-    impl->headers[i].msg_hdr.msg_iov = &impl->iovecs[i];
-    impl->headers[i].msg_hdr.msg_iovlen = 1;
-  }
-
+  impl->AllocateBatch();
   impl->SizeBuffers();
   impl->Bind();
+  return std::unique_ptr<QueueSocket>(new QueueSocket(std::move(impl)));
+}
+
+std::unique_ptr<QueueSocket> QueueSocket::Adopt(int fd, std::uint32_t portid,
+                                                const QueueOptions& options,
+                                                const BindReport& report) {
+  const std::string q = QueueName(options.queue_num);
+  int protocol = -1;
+  socklen_t size = sizeof protocol;
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &size) != 0) {
+    throw QueueError(q + ": the handed-over descriptor " + std::to_string(fd) +
+                     " is not a socket: " + Errno(errno));
+  }
+  if (protocol != NETLINK_NETFILTER) {
+    throw QueueError(q + ": the handed-over descriptor " + std::to_string(fd) +
+                     " is not a netfilter netlink socket (protocol " + std::to_string(protocol) +
+                     ")");
+  }
+  sockaddr_nl local{};
+  socklen_t local_size = sizeof local;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+      local.nl_family != AF_NETLINK) {
+    throw QueueError(q + ": cannot read the handed-over socket's netlink address: " +
+                     Errno(errno));
+  }
+  if (local.nl_pid != portid) {
+    throw QueueError(q + ": the handed-over socket has port id " + std::to_string(local.nl_pid) +
+                     ", the old process said " + std::to_string(portid) +
+                     "; refusing a socket that is not the bound one");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (options.batch_size == 0 || options.batch_size > kMaxBatch) {
+    throw QueueError(q + ": receive batch size " + std::to_string(options.batch_size) +
+                     " is out of range; use 1.." + std::to_string(kMaxBatch));
+  }
+  impl->nl = mnl_socket_fdopen(fd);
+  if (impl->nl == nullptr) throw QueueError(q + ": cannot adopt the netlink socket: " + Errno(errno));
+  impl->fd = fd;
+  impl->portid = portid;
+  impl->report = report;
+  impl->report.portid = portid;
+  impl->report.early_datagrams = 0;
+  impl->report.notes.clear();
+  impl->AllocateBatch();
+  impl->SizeBuffers();
+  impl->bound = true;
   return std::unique_ptr<QueueSocket>(new QueueSocket(std::move(impl)));
 }
 
@@ -451,6 +502,8 @@ void QueueSocket::Unbind() noexcept {
   nlh->nlmsg_seq = ++s.seq;
   (void)send(s.fd, nlh, nlh->nlmsg_len, 0);
 }
+
+void QueueSocket::Detach() noexcept { impl_->bound = false; }
 
 std::size_t QueueSocket::max_send_bytes() const noexcept {
   // netlink_sendmsg() refuses len > sk_sndbuf - 32; SO_SNDBUF reports sk_sndbuf.

@@ -143,9 +143,50 @@ ControlServer::ControlServer(std::string path, Handler handler,
   thread_ = std::thread([this] { Serve(); });
 }
 
+ControlServer::ControlServer(std::string path, int listen_fd, Handler handler,
+                             metrics::ServiceCounters& counters)
+    : path_(std::move(path)), handler_(std::move(handler)), counters_(counters),
+      listen_fd_(listen_fd) {
+  int type = 0, listening = 0;
+  socklen_t size = sizeof type;
+  socklen_t size2 = sizeof listening;
+  sockaddr_un local{};
+  socklen_t local_size = sizeof local;
+  if (::getsockopt(listen_fd_, SOL_SOCKET, SO_TYPE, &type, &size) != 0 || type != SOCK_STREAM ||
+      ::getsockopt(listen_fd_, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size2) != 0 ||
+      listening == 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+      local.sun_family != AF_UNIX) {
+    ::close(listen_fd_);
+    throw std::runtime_error("control socket: the handed-over descriptor is not a listening "
+                             "unix stream socket");
+  }
+  if (std::string_view(local.sun_path) != path_) {
+    ::close(listen_fd_);
+    throw std::runtime_error("control socket: the handed-over socket is bound to " +
+                             std::string(local.sun_path) + ", the configuration says " + path_);
+  }
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) {
+    ::close(listen_fd_);
+    throw std::runtime_error("control socket: eventfd(): " + Errno());
+  }
+  thread_ = std::thread([this] { Serve(); });
+}
+
+int ControlServer::Release() noexcept {
+  if (!released_) {
+    released_ = true;
+    const std::uint64_t one = 1;
+    if (::write(stop_fd_, &one, sizeof one) < 0) ::shutdown(listen_fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+  }
+  return listen_fd_;
+}
+
 ControlServer::~ControlServer() {
   const std::uint64_t one = 1;
-  if (::write(stop_fd_, &one, sizeof one) < 0) {
+  if (!released_ && ::write(stop_fd_, &one, sizeof one) < 0) {
     // Cannot happen with a fresh eventfd; the join below would then hang, so
     // shut the listening socket down as a second wake-up.
     ::shutdown(listen_fd_, SHUT_RDWR);
@@ -153,7 +194,7 @@ ControlServer::~ControlServer() {
   if (thread_.joinable()) thread_.join();
   ::close(listen_fd_);
   ::close(stop_fd_);
-  ::unlink(path_.c_str());
+  if (!released_) ::unlink(path_.c_str());  // after a hand-over it is the new process's
 }
 
 void ControlServer::Serve() noexcept {
@@ -283,7 +324,17 @@ void ControlServer::Answer(Client& c) noexcept {
 
 std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
                                                   ControlServer::Handler handler,
-                                                  metrics::ServiceCounters& counters) {
+                                                  metrics::ServiceCounters& counters,
+                                                  int inherited_fd) {
+  if (inherited_fd >= 0) {
+    try {
+      auto server = std::make_unique<ControlServer>(path, inherited_fd, handler, counters);
+      spdlog::info("control socket {} (taken over from the old process)", path);
+      return server;
+    } catch (const std::exception& e) {
+      spdlog::warn("{}; binding it afresh", e.what());
+    }
+  }
   try {
     auto server = std::make_unique<ControlServer>(path, std::move(handler), counters);
     spdlog::info("control socket {} (verdictd ctl reload|status|config)", path);

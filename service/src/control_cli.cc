@@ -8,7 +8,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
-
 #include <vector>
 
 #include "verdictd/config/loader.h"
@@ -124,13 +123,17 @@ Subcommand AddCtlCommand(CLI::App& app) {
     bool once = false;
     int count = 0;
     std::vector<std::string> args;
+    std::string binary;
   };
   auto options = std::make_shared<CtlOptions>();
   CLI::App* ctl = app.add_subcommand("ctl", "Talk to a running verdictd over its control socket");
   ctl->add_option("command", options->command,
-                  "reload | status | config | top (a live per-queue view) | ext")
+                  "reload | status | config | top (a live per-queue view) | ext | upgrade "
+                  "(hand the bound queues to a new process, without loss)")
       ->required()
-      ->check(CLI::IsMember({"reload", "status", "config", "top", "ext"}));
+      ->check(CLI::IsMember({"reload", "status", "config", "top", "ext", "upgrade"}));
+  ctl->add_option("--binary", options->binary,
+                  "upgrade: the new verdictd binary (default: the running one's path)");
   ctl->add_option("args", options->args,
                   "ext: list | add NAME [PARAMS] | del NAME | group NAME MASK | start NAME | "
                   "stop NAME | reset NAME | info NAME | help NAME");
@@ -164,6 +167,9 @@ Subcommand AddCtlCommand(CLI::App& app) {
     }
     std::string command = options->command;
     for (const std::string& arg : options->args) command += " " + arg;
+    if (options->command == "upgrade" && !options->binary.empty()) {
+      command += " " + options->binary;
+    }
     return SendControlCommand(path, command, std::cout, std::cerr);
   };
   return subcommand;

@@ -13,9 +13,11 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,7 @@
 #include "verdictd/service/control.h"
 #include "verdictd/service/control_cli.h"
 #include "verdictd/service/daemon_metrics.h"
+#include "verdictd/service/handover.h"
 #include "verdictd/service/logging.h"
 #include "verdictd/service/notify.h"
 #include "verdictd/service/policy_exchange.h"
@@ -136,6 +139,58 @@ service::ControlServer::Handler WithTestHooks(service::ControlServer::Handler ha
 #endif
 }
 
+// Upgrade (`verdictd ctl upgrade [--binary PATH]`): the new process is
+// started the way this one was, from this binary's path as started unless
+// told otherwise. The control thread starts it and waits for its "ready"
+// (configuration loaded); the main loop, woken by SIGUSR2, hands over.
+constexpr int kUpgradeTimeoutMs = 20'000;
+std::vector<std::string> g_argv;
+std::string g_self_exe;
+std::mutex g_successor_mutex;
+service::Successor g_successor;  // pid -1: no upgrade under way
+
+void RememberInvocation(int argc, char** argv) {
+  g_argv.assign(argv, argv + argc);
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  g_self_exe = n > 0 ? std::string(path, static_cast<std::size_t>(n)) : g_argv.front();
+}
+
+std::vector<std::uint16_t> QueueNumbers(const std::vector<service::QueuePlan>& plan) {
+  std::vector<std::uint16_t> queues;
+  for (const service::QueuePlan& entry : plan) queues.push_back(entry.queue.queue_num);
+  std::sort(queues.begin(), queues.end());
+  return queues;
+}
+
+service::ControlServer::Handler WithUpgrade(service::ControlServer::Handler inner,
+                                            service::Service& service) {
+  return [inner = std::move(inner), &service](std::string_view command) -> std::string {
+    if (command != "upgrade" && !command.starts_with("upgrade ")) return inner(command);
+    const std::string binary =
+        command.size() > 8 ? std::string(command.substr(8)) : g_self_exe;
+    {
+      std::lock_guard lock(g_successor_mutex);
+      if (g_successor.pid >= 0) return "error: an upgrade is already under way\n";
+    }
+    spdlog::info("upgrade: starting {}", binary);
+    service::Successor successor;
+    const std::string why = service::StartSuccessor(binary, g_argv, QueueNumbers(service.plan()),
+                                                    kUpgradeTimeoutMs, successor);
+    if (!why.empty()) {
+      spdlog::error("upgrade to {} refused, this process keeps serving: {}", binary, why);
+      return "error: upgrade refused: " + why + "; the running verdictd keeps serving\n";
+    }
+    {
+      std::lock_guard lock(g_successor_mutex);
+      g_successor = successor;
+    }
+    kill(getpid(), SIGUSR2);  // the main loop hands over
+    return "ok new process " + std::to_string(successor.pid) + " (" + binary +
+           ") loaded its configuration; handing the queues over\n";
+  };
+}
+
 // Config: the embedded defaults, then --config FILE, then --set, then the
 // named flags. Kept for reloads, which apply the same flags again.
 service::ConfigSource MakeConfigSource(const service::RunOptions& options,
@@ -150,7 +205,7 @@ config::Config LoadConfiguration(const service::ConfigSource& source) {
   return service::LoadStartupConfig(source);
 }
 
-int RunDaemon(const service::ConfigSource& source) {
+int RunDaemon(const service::ConfigSource& source, int handover) {
   service::SetupLogging(config::LogLevel::kInfo);
   config::Config config;
   std::vector<service::QueuePlan> plan;
@@ -171,12 +226,13 @@ int RunDaemon(const service::ConfigSource& source) {
     service::DropCapabilities(config.process.user);
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
+    if (handover >= 0) service::SendLine(handover, std::string("error ") + e.what() + "\n");
     return service::kExitUsage;
   }
 
   // Blocked before any thread starts, so every thread inherits the mask and
   // the signals wait for the loop below (no work in signal handlers).
-  service::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP});
+  service::SignalWaiter signals({SIGTERM, SIGINT, SIGHUP, SIGUSR2});
   // (operations) systemd: NOTIFY_SOCKET / WATCHDOG_USEC; inert without them.
   service::Notifier notifier;
   // Extensions: one host per process; it outlives every policy and worker.
@@ -188,8 +244,29 @@ int RunDaemon(const service::ConfigSource& source) {
   metrics::ServiceCounters service_counters;  // reload and control write, the scrape reads
   std::unique_ptr<service::Reloader> reloader;
   std::unique_ptr<service::ControlServer> control;
+  service::HandOverManifest inherited;  // upgrade: what the old process handed over
   try {
-    service.Open();
+    if (handover >= 0) {
+      // Upgrade: the configuration is loaded and checked; only now may the
+      // old process stop. Its queues must be this configuration's.
+      service::CheckHello(handover, QueueNumbers(plan), kUpgradeTimeoutMs);
+      service::SendLine(handover, "ready\n");
+      inherited = service::ReceiveManifest(handover, kUpgradeTimeoutMs);
+      service.Adopt(inherited.queues);
+    } else {
+      // systemd's file descriptor store gives the sockets of the previous
+      // run back (restart): still bound, nothing waiting in them is lost.
+      std::string notes;
+      inherited = service::ListenFdsManifest(notes);
+      if (!notes.empty()) spdlog::warn("systemd file descriptor store: {}", notes);
+      if (!inherited.queues.empty()) {
+        spdlog::info("systemd file descriptor store: taking over {} bound queue socket(s)",
+                     inherited.queues.size());
+        service.Adopt(inherited.queues, /*bind_missing=*/true);
+      } else {
+        service.Open();
+      }
+    }
     // (operations) What the bind probe found decides the connmark fallback.
     g_conntrack_supported = service.conntrack_supported();
     service_counters.conntrack_netlink.store(g_conntrack_supported ? 1 : 0);
@@ -234,8 +311,9 @@ int RunDaemon(const service::ConfigSource& source) {
           [&service, kernel_table] {
             std::string text;
             const service::KernelTable table = kernel_table();
+            text = "pid " + std::to_string(getpid()) + "\n";
             service.VisitCounters([&](auto queues) {
-              text = service::WorkerCountersStatus(queues) +
+              text += service::WorkerCountersStatus(queues) +
                      service::QueueStatusLines(queues, table);  // (operations) per queue
             });
             return text;
@@ -256,14 +334,17 @@ int RunDaemon(const service::ConfigSource& source) {
             [&](auto queues) { text += service::QueueSampleLines(queues, table); });
         return text;
       };
-      control = service::StartControlServer(config.control.socket,
-                                            WithTestHooks(std::move(handler), service),
-                                            service_counters);
+      control = service::StartControlServer(
+          config.control.socket, WithUpgrade(WithTestHooks(std::move(handler), service), service),
+          service_counters, inherited.control_fd);
+      inherited.control_fd = -1;
     }
+    if (inherited.control_fd >= 0) ::close(inherited.control_fd);  // control now disabled
     service.Start(*exchange, [] { kill(getpid(), SIGTERM); });
   } catch (const std::exception& e) {
     metrics_endpoint->Stop();  // before the service's counters go
     spdlog::error("{}", e.what());
+    if (handover >= 0) service::SendLine(handover, std::string("error ") + e.what() + "\n");
     return service::kExitUsage;
   }
   // (operations) READY=1 only once every worker is in its receive loop.
@@ -274,6 +355,25 @@ int RunDaemon(const service::ConfigSource& source) {
     }
   }
   notifier.Ready(StatusLine(service, exchange->generation(), {}));
+  if (handover >= 0) {
+    service::SendLine(handover, "running pid " + std::to_string(getpid()) + "\n");
+    ::close(handover);
+  }
+  // systemd: the bound sockets go to the file descriptor store
+  // (FileDescriptorStoreMax=), so a restart takes them back still bound.
+  // Only where the manager keeps them ($FDSTORE > 0: systemd 254+ sets it
+  // from FileDescriptorStoreMax=, the unit sets it for older ones): a store
+  // that drops them would turn the stop below into an unbind without drain.
+  bool fds_stored = false;
+  const char* fdstore = std::getenv("FDSTORE");
+  if (notifier.enabled() && fdstore != nullptr && std::atoi(fdstore) > 0) {
+    service::HandOverManifest store;
+    store.queues = service.Sockets();
+    if (control) store.control_fd = control->listen_fd();
+    const int stored = service::StoreFds(store);
+    fds_stored = stored > 0;
+    spdlog::info("systemd file descriptor store: {} socket(s) sent", stored);
+  }
   spdlog::info("running {} worker(s) on queues {}..{}, default verdict {}", plan.size(),
                plan.front().queue.queue_num, plan.back().queue.queue_num,
                service::VerdictSettingName(config.verdict.default_verdict));
@@ -289,6 +389,7 @@ int RunDaemon(const service::ConfigSource& source) {
     spdlog::info("systemd watchdog: {} ms; a worker counts as stalled after {} ms",
                  watchdog_usec / 1000, watchdog.stall_bound_ns() / 1'000'000);
   }
+  service::Successor successor;  // set when the loop ends for an upgrade
   bool was_healthy = true;
   std::uint64_t status_ns = 0;  // when STATUS= was last refreshed
   for (;;) {
@@ -320,6 +421,13 @@ int RunDaemon(const service::ConfigSource& source) {
       exchange->Reclaim();  // frees policies no worker reads any more
       continue;
     }
+    if (signal == SIGUSR2) {
+      std::lock_guard lock(g_successor_mutex);
+      if (g_successor.pid < 0) continue;
+      successor = g_successor;
+      spdlog::info("upgrade: handing the queues over to pid {}", successor.pid);
+      break;
+    }
     if (signal == SIGHUP) {
       try {
         reloader->Reload("SIGHUP");  // logs and counts the outcome itself
@@ -333,8 +441,45 @@ int RunDaemon(const service::ConfigSource& source) {
     notifier.Stopping();
     break;
   }
-  control.reset();  // no reload may change the queues while they stop
-  service.Stop();
+  if (successor.pid >= 0) {
+    // Upgrade, in order: stop receiving, verdict what was read, pass the
+    // sockets, exit. The queues stay bound all along (the new process holds
+    // the same sockets), so what waits in them or in the kernel is not lost.
+    const std::uint64_t start = service::MonotonicNanos();
+    service::HandOverManifest manifest;
+    if (control) manifest.control_fd = control->Release();
+    manifest.queues = service.HandOver();
+    // The metrics port is not handed over (the HTTP server binds its own
+    // listener): the new process binds it once this one let it go.
+    metrics_endpoint->Stop();
+    notifier.MainPid(successor.pid);  // systemd: the new process is the service now
+    std::string why = service::SendManifest(successor.socket, manifest);
+    if (why.empty()) why = service::AwaitRunning(successor.socket, kUpgradeTimeoutMs);
+    const double ms = static_cast<double>(service::MonotonicNanos() - start) / 1e6;
+    service.VisitCounters([](auto queues) {
+      for (const service::QueueCountersRef& queue : queues) {
+        spdlog::info("{}", service::SummarizeCounters(queue.queue, *queue.counters));
+      }
+    });
+    if (!why.empty()) {
+      spdlog::error("upgrade: the hand-over to pid {} failed after this process stopped: {}",
+                    successor.pid, why);
+      return service::kExitRuntimeError;
+    }
+    spdlog::info("upgrade: pid {} runs the queues; hand-over took {:.3f} ms; exiting",
+                 successor.pid, ms);
+    return service::kExitOk;
+  }
+  if (fds_stored) {
+    // The store holds the sockets: they stay bound for the next start,
+    // which reads what waits in them. Only what was read gets its verdict.
+    if (control) control->Release();
+    service.HandOver();
+    spdlog::info("queues left bound in the systemd file descriptor store");
+  } else {
+    control.reset();  // no reload may change the queues while they stop
+    service.Stop();
+  }
   metrics_endpoint->Stop();  // (metrics) before the service's counters go
   service.VisitCounters([](auto queues) {
     for (const service::QueueCountersRef& queue : queues) {
@@ -353,6 +498,10 @@ int RunDaemon(const service::ConfigSource& source) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Upgrade: the path as started (/proc/self/exe reads "(deleted)" once a
+  // package replaced the file) and the arguments, for the next process.
+  const int handover = service::InheritedHandOverSocket();
+  RememberInvocation(argc, argv);
   CLI::App app{"verdictd: gives verdicts to packets queued by NFQUEUE firewall rules", "verdictd"};
   // The version is the project()'s, the same string verdictd_build_info and the
   // package carry.
@@ -376,5 +525,5 @@ int main(int argc, char** argv) {
   const service::ConfigSource source = MakeConfigSource(options, config_flags);
   // --check-config / --print-config answer and exit; they never touch the kernel.
   if (const int code = service::RunConfigCommands(config_flags, source); code >= 0) return code;
-  return RunDaemon(source);
+  return RunDaemon(source, handover);
 }

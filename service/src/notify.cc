@@ -58,6 +58,13 @@ void Notifier::Reloading() {
   Send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(MonotonicMicros()));
 }
 
+void Notifier::MainPid(long pid) {
+  if (!enabled_) return;
+  std::lock_guard lock(mutex_);
+  Send("MAINPID=" + std::to_string(pid) + "\nSTATUS=upgrade: handing the queues to pid " +
+       std::to_string(pid));
+}
+
 void Notifier::Stopping() {
   if (!enabled_) return;
   std::lock_guard lock(mutex_);

@@ -80,6 +80,79 @@ void Service::Open() {
   }
 }
 
+void Service::Adopt(const std::vector<HandedQueue>& handed, bool bind_missing) {
+  std::lock_guard lock(mutex_);
+  std::vector<bool> used(handed.size(), false);
+  std::string missing;
+  for (auto& lane : lanes_) {
+    for (std::size_t i = 0; i < handed.size(); ++i) {
+      const HandedQueue& h = handed[i];
+      if (used[i] || h.queue != lane->plan.queue.queue_num) continue;
+      used[i] = true;
+      queueio::BindReport report;
+      report.flags = h.flags;
+      report.conntrack_supported = h.conntrack_supported;
+      try {
+        lane->socket = queueio::QueueSocket::Adopt(h.fd, h.portid, lane->plan.queue, report);
+      } catch (...) {
+        for (std::size_t j = i; j < handed.size(); ++j) {
+          if (!used[j] || j == i) ::close(handed[j].fd);
+        }
+        throw;
+      }
+      spdlog::info("{} (taken over, port id {})", DescribeQueue(lane->plan, lane->socket->bind_report()),
+                   h.portid);
+      break;
+    }
+    if (!lane->socket && bind_missing) {
+      lane->socket = queueio::QueueSocket::Open(lane->plan.queue);
+      spdlog::info("{}", DescribeQueue(lane->plan, lane->socket->bind_report()));
+    }
+    if (!lane->socket) missing += (missing.empty() ? "" : ",") + std::to_string(lane->plan.queue.queue_num);
+  }
+  for (std::size_t i = 0; i < handed.size(); ++i) {
+    if (!used[i]) ::close(handed[i].fd);
+  }
+  if (!missing.empty()) {
+    throw queueio::QueueError("upgrade: the old process handed over no socket for queue(s) " +
+                              missing);
+  }
+}
+
+std::vector<HandedQueue> Service::Sockets() const {
+  std::lock_guard lock(mutex_);
+  std::vector<HandedQueue> sockets;
+  for (const auto& lane : lanes_) {
+    if (!lane || !lane->socket) continue;
+    const queueio::BindReport& report = lane->socket->bind_report();
+    sockets.push_back(HandedQueue{lane->plan.queue.queue_num, lane->socket->fd(), report.portid,
+                                  report.flags, report.conntrack_supported});
+  }
+  return sockets;
+}
+
+std::vector<HandedQueue> Service::HandOver() noexcept {
+  std::lock_guard lock(mutex_);
+  stopped_ = true;
+  std::vector<HandedQueue> handed;
+  for (auto& lane : lanes_) {
+    if (lane && lane->worker) lane->worker->RequestHandOver();
+  }
+  for (auto& lane : lanes_) {
+    if (!lane) continue;
+    if (lane->thread.joinable()) lane->thread.join();
+    if (!lane->socket) continue;
+    lane->socket->Detach();
+    const queueio::BindReport& report = lane->socket->bind_report();
+    try {
+      handed.push_back(HandedQueue{lane->plan.queue.queue_num, lane->socket->fd(), report.portid,
+                                   report.flags, report.conntrack_supported});
+    } catch (...) {  // out of memory: that queue stays with this process and ends with it
+    }
+  }
+  return handed;
+}
+
 std::string Service::StartLane(std::size_t slot, const config::VerdictSection& verdict) {
   Lane& lane = *lanes_[slot];
   const std::uint16_t queue_num = lane.plan.queue.queue_num;

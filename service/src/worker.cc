@@ -407,9 +407,10 @@ void Worker::TestStall(std::uint32_t ms) noexcept {
 }
 
 void Worker::Drain() noexcept {
-  if (drain_hook_) drain_hook_();
+  const bool hand_over = hand_over_.load(std::memory_order_relaxed);
+  if (drain_hook_ && !hand_over) drain_hook_();
   const std::uint64_t deadline = MonotonicNanos() + kMaxDrainNanos;
-  for (int i = 0; i < kMaxDrainBatches && MonotonicNanos() < deadline; ++i) {
+  for (int i = 0; i < kMaxDrainBatches && !hand_over && MonotonicNanos() < deadline; ++i) {
     const queueio::ReceiveStatus status = RunOnce(false);
     if (status == queueio::ReceiveStatus::kWouldBlock) break;
     if (status == queueio::ReceiveStatus::kError &&

@@ -241,7 +241,7 @@ print(json.dumps({"sent": p["bytes"]}), flush=True)
 class Verdictd:
     """A verdictd process started in a namespace; its stderr goes to a file."""
 
-    def __init__(self, lab, ns, args, env=None, prefix=(), binary=None):
+    def __init__(self, lab, ns, args, env=None, prefix=(), binary=None, pass_fds=()):
         self.lab = lab
         self.args = list(args)
         fd, self.log_path = tempfile.mkstemp(prefix="verdictd-", suffix=".log", dir=lab.tmpdir)
@@ -252,7 +252,8 @@ class Verdictd:
             full_env.update(env)
         cmd = ["ip", "netns", "exec", ns, *prefix, binary or verdictd_bin(), *self.args]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=full_env)
+                                     stderr=subprocess.STDOUT, env=full_env,
+                                     pass_fds=tuple(pass_fds))
         lab._processes.append(self.proc)
         lab._closers.append(self._log.close)
 

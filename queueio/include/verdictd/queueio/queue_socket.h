@@ -83,6 +83,18 @@ struct BindReport {
 class QueueSocket final : public PacketSource, public VerdictSink {
  public:
   static std::unique_ptr<QueueSocket> Open(const QueueOptions& options);  // throws QueueError
+
+  // Takes over `fd`, a netlink socket another verdictd bound to this queue
+  // and handed over (an upgrade): it is not bound again, so the kernel keeps
+  // queueing to it and nothing waiting is lost. Checks that it is a
+  // NETLINK_NETFILTER socket whose port id is `portid` (what the old process
+  // said); throws QueueError naming the queue otherwise. `report` is what the
+  // old process's bind found (flags, conntrack support): probing again would
+  // change the live queue. The receive buffers are this process's own.
+  // On success the socket owns `fd`; on failure the caller still does.
+  static std::unique_ptr<QueueSocket> Adopt(int fd, std::uint32_t portid,
+                                            const QueueOptions& options,
+                                            const BindReport& report);
   ~QueueSocket() override;  // unbinds the queue
   QueueSocket(const QueueSocket&) = delete;
   QueueSocket& operator=(const QueueSocket&) = delete;
@@ -92,6 +104,11 @@ class QueueSocket final : public PacketSource, public VerdictSink {
 
   // Unbinds now (idempotent); the kernel drops what is still queued.
   void Unbind() noexcept;
+
+  // Hand-over: from now on the socket is another process's (it holds a
+  // duplicate of fd()). Destroying this one then closes its descriptor
+  // without unbinding, so the queue stays bound to the shared socket.
+  void Detach() noexcept;
 
   // The largest buffer one Send() can carry (the kernel refuses a netlink
   // message batch bigger than the socket's send buffer with EMSGSIZE): size

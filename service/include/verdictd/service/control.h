@@ -47,11 +47,22 @@ class ControlServer {
   // serves) and starts serving. counters.control_requests/control_errors are
   // written only by the server thread.
   ControlServer(std::string path, Handler handler, metrics::ServiceCounters& counters);
+  // Upgrade: serves `listen_fd`, the listening socket the old process
+  // handed over (bound to `path`); checks it is a listening unix stream
+  // socket. Takes ownership of `listen_fd`, even on throw.
+  ControlServer(std::string path, int listen_fd, Handler handler,
+                metrics::ServiceCounters& counters);
   ~ControlServer();  // stops the thread and removes the socket file
+
+  // Upgrade, the old side: stops serving (after the reply being written)
+  // and returns the listening socket, which stays open until this server is
+  // destroyed; the socket file is then left in place for the new process.
+  int Release() noexcept;
   ControlServer(const ControlServer&) = delete;
   ControlServer& operator=(const ControlServer&) = delete;
 
   const std::string& path() const { return path_; }
+  int listen_fd() const { return listen_fd_; }
 
  private:
   struct Client {
@@ -71,6 +82,7 @@ class ControlServer {
   metrics::ServiceCounters& counters_;
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // eventfd: wakes the thread to stop
+  bool released_ = false;
   std::thread thread_;
 };
 
@@ -80,7 +92,8 @@ class ControlServer {
 // reloads); returns nullptr then. Packets matter more than the control plane.
 std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
                                                   ControlServer::Handler handler,
-                                                  metrics::ServiceCounters& counters);
+                                                  metrics::ServiceCounters& counters,
+                                                  int inherited_fd = -1);
 
 // The commands of a running daemon: reload (through `reloader`), status, config.
 // `extra_status` (optional) appends lines to the status reply, e.g. the

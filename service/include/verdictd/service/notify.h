@@ -34,6 +34,10 @@ class Notifier {
   void Ready(const std::string& status);
   void Reloading();
   void Stopping();
+  // Upgrade: the service's main process is `pid` from now on (sent by the
+  // old main process, which NotifyAccess=main allows, before the new one
+  // speaks to the manager).
+  void MainPid(long pid);
   // Sends STATUS= only when it differs from the last one sent.
   void Status(const std::string& status);
   void WatchdogPing();

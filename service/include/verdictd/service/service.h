@@ -24,6 +24,7 @@
 #include "verdictd/config/config.h"
 #include "verdictd/metrics/worker_counters.h"
 #include "verdictd/queueio/queue_socket.h"
+#include "verdictd/service/handover.h"
 #include "verdictd/service/policy_exchange.h"
 #include "verdictd/service/queue_changer.h"
 #include "verdictd/service/queue_plan.h"
@@ -60,6 +61,21 @@ class Service final : public QueueChanger {
   // Binds every queue (throws queueio::QueueError naming the queue). Logs one
   // summary line per queue: buffer size achieved, copy mode, flags, CPU.
   void Open();
+  // Upgrade: like Open(), but every planned queue takes the socket the old
+  // process handed over (QueueSocket::Adopt checks it) instead of binding.
+  // Throws naming the queue that has none or whose socket is not the bound
+  // one. The sockets are owned by the service from here on, even on throw.
+  // `bind_missing` (systemd's store, which may predate a config change):
+  // planned queues without a socket are bound afresh instead.
+  void Adopt(const std::vector<HandedQueue>& handed, bool bind_missing = false);
+  // The running queues' sockets (descriptors still owned by the service),
+  // for systemd's file descriptor store.
+  std::vector<HandedQueue> Sockets() const;
+  // Upgrade, the old side: stops receiving, gives every packet already read
+  // its verdict, joins the workers and detaches the sockets (destroying the
+  // service then closes them without unbinding). Returns what the new
+  // process needs; the descriptors stay open until the service is destroyed.
+  std::vector<HandedQueue> HandOver() noexcept;
   // Starts one pinned worker thread per queue. `on_fatal` is called (from the
   // worker thread, once) when a worker gives up; it should make the control
   // thread stop the service. Throws std::runtime_error if a thread cannot be

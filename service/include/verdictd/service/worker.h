@@ -122,6 +122,13 @@ class Worker final : private decider::ReadyVerdicts {
   WorkerExit Run() noexcept;
   // Ends Run() at the next batch boundary. Any thread, any time, idempotent.
   void RequestStop() noexcept { stop_.store(true, std::memory_order_release); }
+  // Hand-over (an upgrade): like RequestStop(), but the drain reads nothing
+  // more; it only gives the packets already read their verdicts. What is
+  // still in the socket is the next process's to read.
+  void RequestHandOver() noexcept {
+    hand_over_.store(true, std::memory_order_relaxed);
+    stop_.store(true, std::memory_order_release);
+  }
 
   // One loop iteration (for tests and benchmarks): receives one batch and
   // handles it; flushes by the same rules as Run(). Returns the receive status.
@@ -189,6 +196,7 @@ class Worker final : private decider::ReadyVerdicts {
   queueio::ReceiveBatch batch_;
   std::function<void()> drain_hook_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> hand_over_{false};
   std::atomic<std::uint32_t> test_stall_ms_{0};
 
   std::uint64_t applied_generation_;  // the policy whose batching settings are in options_
