@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77  # CTest SKIP_RETURN_CODE
@@ -136,6 +137,58 @@ def replace_file(path, text):
     with open(temp, "w") as out:
         out.write(text)
     os.replace(temp, path)
+
+
+# A sequence stream: the sender sends datagram 0, 1, 2, ... paced at a rate
+# until a stop file exists, then prints how many it sent; the receiver prints
+# every sequence number as it arrives. Loss and duplicates are then exact.
+_SEQUENCE_SENDER = r"""
+import os, socket, sys, time
+dst, port, rate, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+seq, start = 0, time.monotonic()
+while not os.path.exists(stop):
+    due = start + seq / rate
+    now = time.monotonic()
+    if due > now:
+        time.sleep(due - now)
+    s.sendto(seq.to_bytes(8, "big"), (dst, port))
+    seq += 1
+print(seq, flush=True)
+"""
+
+_SEQUENCE_RECEIVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("READY", flush=True)
+while True:
+    print(int.from_bytes(s.recv(64)[:8], "big"), flush=True)
+"""
+
+
+def sequence_receiver(lab, port, received, lock):
+    """Starts the sequence receiver in the server namespace; a thread appends
+    each arriving number to `received` under `lock`. Returns the process."""
+    receiver = lab.popen(lab.server, [sys.executable, "-c", _SEQUENCE_RECEIVER, str(port)])
+    line = receiver.stdout.readline().strip()
+    if line != "READY":
+        raise AssertionError(f"sequence receiver did not start: {line!r}")
+
+    def collect():
+        for arrived in receiver.stdout:
+            with lock:
+                received.append(int(arrived))
+    threading.Thread(target=collect, daemon=True).start()
+    return receiver
+
+
+def sequence_sender(lab, port, rate, stop_file):
+    """Starts the paced sequence sender in the client namespace; it stops once
+    `stop_file` exists and prints how many datagrams it sent."""
+    return lab.popen(lab.client, [sys.executable, "-c", _SEQUENCE_SENDER, lab.SERVER, str(port),
+                                  str(rate), stop_file])
 
 
 # Programs run inside the namespaces with `python3 -c`: a paced UDP sender

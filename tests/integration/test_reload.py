@@ -27,34 +27,6 @@ QUEUE = 7
 PORT = 5555
 RATE_PPS = 400
 
-# Paced sender, one datagram per sequence number, until the stop file exists.
-SENDER = r"""
-import os, socket, sys, time
-dst, port, rate, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-seq, start = 0, time.monotonic()
-while not os.path.exists(stop):
-    due = start + seq / rate
-    now = time.monotonic()
-    if due > now:
-        time.sleep(due - now)
-    s.sendto(seq.to_bytes(8, "big"), (dst, port))
-    seq += 1
-print(seq, flush=True)
-"""
-
-# Prints every sequence number that arrives, as it arrives.
-RECEIVER = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-print("READY", flush=True)
-while True:
-    print(int.from_bytes(s.recv(64)[:8], "big"), flush=True)
-"""
-
-
 def config_text(default, socket_path):
     return f"""
 [verdict]
@@ -167,22 +139,14 @@ class ReloadTest(unittest.TestCase):
 
     def _scenario(self):
         lab = self.lab
-        receiver = lab.popen(lab.server, [sys.executable, "-c", RECEIVER, str(PORT)])
-        self.assertEqual(receiver.stdout.readline().strip(), "READY")
-
-        def collect():
-            for line in receiver.stdout:
-                with self.lock:
-                    self.received.append(int(line))
-        threading.Thread(target=collect, daemon=True).start()
+        receiver = nslab.sequence_receiver(lab, PORT, self.received, self.lock)
 
         self.write_config(config_text("accept", self.socket))
         self.daemon = lab.start_verdictd("--config", self.config)
         self.wait_for(lambda: self.ctl("status").returncode == 0, "the control socket")
 
         stop_file = os.path.join(lab.tmpdir, "stop-sending")
-        sender = lab.popen(lab.client, [sys.executable, "-c", SENDER, lab.SERVER, str(PORT),
-                                        str(RATE_PPS), stop_file])
+        sender = nslab.sequence_sender(lab, PORT, RATE_PPS, stop_file)
 
         self.assert_flowing(1.0)
         self.switch("drop", "SIGHUP")

@@ -41,34 +41,6 @@ PORT = 5601
 RATE_PPS = 400
 UPGRADES = 5
 
-# Paced sender, one datagram per sequence number, until the stop file exists.
-SENDER = r"""
-import os, socket, sys, time
-dst, port, rate, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-seq, start = 0, time.monotonic()
-while not os.path.exists(stop):
-    due = start + seq / rate
-    now = time.monotonic()
-    if due > now:
-        time.sleep(due - now)
-    s.sendto(seq.to_bytes(8, "big"), (dst, port))
-    seq += 1
-print(seq, flush=True)
-"""
-
-# Prints every sequence number that arrives, as it arrives.
-RECEIVER = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-print("READY", flush=True)
-while True:
-    print(int.from_bytes(s.recv(64)[:8], "big"), flush=True)
-"""
-
-
 # Stands in for systemd passing stored descriptors: moves them to 3, 4, ...,
 # sets LISTEN_* for its own pid (kept by exec) and runs verdictd.
 LISTEN_WRAPPER = r"""
@@ -187,14 +159,7 @@ class UpgradeTest(unittest.TestCase):
 
     def _scenario(self):
         lab = self.lab
-        receiver = lab.popen(lab.server, [sys.executable, "-c", RECEIVER, str(PORT)])
-        self.assertEqual(receiver.stdout.readline().strip(), "READY")
-
-        def collect():
-            for line in receiver.stdout:
-                with self.lock:
-                    self.received.append(int(line))
-        threading.Thread(target=collect, daemon=True).start()
+        receiver = nslab.sequence_receiver(lab, PORT, self.received, self.lock)
 
         nslab.replace_file(self.config, config_text(self.socket))
         self.daemon = lab.start_verdictd("--config", self.config)
@@ -206,8 +171,7 @@ class UpgradeTest(unittest.TestCase):
         self.assertNotEqual(portid, 0)
 
         stop_file = os.path.join(lab.tmpdir, "stop-sending")
-        sender = lab.popen(lab.client, [sys.executable, "-c", SENDER, lab.SERVER, str(PORT),
-                                        str(RATE_PPS), stop_file])
+        sender = nslab.sequence_sender(lab, PORT, RATE_PPS, stop_file)
         self.assert_flowing()
 
         # -- upgrades that must fail, leaving the old process serving ------------
@@ -277,14 +241,7 @@ class UpgradeTest(unittest.TestCase):
 
     def _fd_store_scenario(self):
         lab = self.lab
-        receiver = lab.popen(lab.server, [sys.executable, "-c", RECEIVER, str(PORT)])
-        self.assertEqual(receiver.stdout.readline().strip(), "READY")
-
-        def collect():
-            for line in receiver.stdout:
-                with self.lock:
-                    self.received.append(int(line))
-        threading.Thread(target=collect, daemon=True).start()
+        receiver = nslab.sequence_receiver(lab, PORT, self.received, self.lock)
 
         manager = FakeManager(os.path.join(lab.tmpdir, "notify.sock"))
         self.addCleanup(manager.close)
@@ -302,8 +259,7 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(queue_names[0].split("-")[2], str(portid))
 
         stop_file = os.path.join(lab.tmpdir, "stop-sending")
-        sender = lab.popen(lab.client, [sys.executable, "-c", SENDER, lab.SERVER, str(PORT),
-                                        str(RATE_PPS), stop_file])
+        sender = nslab.sequence_sender(lab, PORT, RATE_PPS, stop_file)
         self.assert_flowing()
 
         # Stop (systemctl restart's first half): the store keeps the binding.
