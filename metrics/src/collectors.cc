@@ -260,6 +260,12 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
       {"verdictd_receive_errors_total", "Failed receive calls other than ENOBUFS.",
        &QueueSnapshot::receive_errors},
       {"verdictd_send_errors_total", "Failed verdict send calls.", &QueueSnapshot::send_errors},
+      {"verdictd_worker_stalls_total", "Times the queue's worker was found stalled.",
+       &QueueSnapshot::stalls},
+      {"verdictd_connmark_stripped_total",
+       "Connmark verdicts sent without their connmark because the kernel lacks "
+       "nf_conntrack_netlink (it would ignore them).",
+       &QueueSnapshot::connmarks_stripped},
   };
   for (const Field& field : kFields) {
     MetricFamily family = Family(field.name, field.help, C);
@@ -289,14 +295,8 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
                                 "1 while the queue's worker is stalled: packets wait for it and it "
                                 "has not come back to its receive loop within the stall bound.",
                                 G);
-  MetricFamily stalls = Family("verdictd_worker_stalls_total",
-                               "Times the queue's worker was found stalled.", C);
   MetricFamily pending = Family("verdictd_worker_pending_verdicts",
                                 "Verdicts the worker holds, not yet sent (sampled once per loop).", G);
-  MetricFamily stripped = Family("verdictd_connmark_stripped_total",
-                                 "Connmark verdicts sent without their connmark because the "
-                                 "kernel lacks nf_conntrack_netlink (it would ignore them).",
-                                 C);
   MetricFamily max_length = Family("verdictd_queue_max_length",
                                    "Maximum queue length the kernel acknowledged at bind, in packets.", G);
   MetricFamily flag = Family("verdictd_queue_flag",
@@ -316,9 +316,7 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
     AddSample(cpu, {{"queue", q}}, s.cpu);
     if (s.cpu_seconds_known) AddSample(cpu_seconds, {{"queue", q}}, s.cpu_seconds);
     AddSample(stalled, {{"queue", q}}, s.stalled ? 1 : 0);
-    AddSample(stalls, {{"queue", q}}, static_cast<double>(s.stalls));
     AddSample(pending, {{"queue", q}}, static_cast<double>(s.pending));
-    AddSample(stripped, {{"queue", q}}, static_cast<double>(s.connmarks_stripped));
     if (s.bound) {
       AddSample(max_length, {{"queue", q}}, s.max_length);
       for (const auto& [bit, name] : kQueueFlagNames) {
@@ -327,7 +325,7 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
     }
   }
   for (auto* family : {&verdicts, &messages, &latency, &delay, &up, &cpu, &cpu_seconds, &stalled,
-                       &stalls, &pending, &stripped, &max_length, &flag}) {
+                       &pending, &max_length, &flag}) {
     families.push_back(std::move(*family));
   }
 
