@@ -10,4 +10,5 @@ set ylabel 'packets/s'
 set yrange [0:*]
 set grid ytics
 plot 'pps.dat' using 2:xtic(1) title 'no queue', '' using 3 title 'nf-queue.c', \
-     '' using 4 title 'verdictd', '' using 5 title 'verdictd busy-poll'
+     '' using 4 title 'verdictd', '' using 5 title 'verdictd busy-poll', \
+     '' using 6 title 'libipq passer.c'
