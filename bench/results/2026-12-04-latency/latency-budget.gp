@@ -1,7 +1,7 @@
 
 set terminal pngcairo size 1000,600 noenhanced
 set output 'latency-budget.png'
-set title 'CPU per packet against loaded round-trip p99 (60000 pps flood, echo probe)'
+set title 'CPU per packet against loaded round-trip p99 (150000 pps flood, echo probe)'
 set logscale x
 set xlabel 'loaded round trip p99 (microseconds, log scale)'
 set ylabel 'CPU per packet (microseconds)'
