@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "key_table.h"
 #include "verdictd/config/limits.h"
 #include "verdictd/config/loader.h"
 #include "verdictd/config/values.h"
@@ -151,44 +152,19 @@ void CheckContradictions(const Config& config, unsigned online_cpus, const Sourc
 }
 
 void CheckRanges(const Config& config, const SourceMap& map, std::vector<Diagnostic>& out) {
-  auto check = [&](const std::string& key, std::int64_t value, std::int64_t min,
-                   std::int64_t max) {
-    if (value >= min && value <= max) return;
-    out.push_back(MakeDiagnostic(map.Find(key), key,
-                                 "an integer from " + std::to_string(min) + " to " +
-                                     std::to_string(max),
-                                 "integer " + std::to_string(value)));
-  };
   for (std::size_t i = 0; i < config.queues.size(); ++i) {
-    const QueueRange& q = config.queues[i];
-    const std::string p = Index("queues", i) + ".";
-    for (std::size_t j = 0; j < q.cpus.size(); ++j) {
-      check(p + Index("cpus", j), q.cpus[j], 0, limits::kMaxCpuId);
-    }
-    check(p + "copy_range", q.copy_range, 0, limits::kMaxCopyRange);
-    check(p + "max_length", q.max_length, limits::kMinMaxLength, limits::kMaxMaxLength);
-    check(p + "receive_buffer_bytes", static_cast<std::int64_t>(q.receive_buffer_bytes),
-          limits::kMinReceiveBuffer, limits::kMaxReceiveBuffer);
-    check(p + "receive_batch", static_cast<std::int64_t>(q.receive_batch),
-          limits::kMinReceiveBatch, limits::kMaxReceiveBatch);
+    CheckKeyValues(QueueKeys(), config.queues[i], Index("queues", i) + ".", map, out);
   }
-  auto check_text = [&](const std::string& key, const std::string& value,
-                        std::string (*problem)(std::string_view)) {
-    if (std::string expected = problem(value); !expected.empty()) {
-      out.push_back(MakeDiagnostic(map.Find(key), key, std::move(expected),
-                                   "string " + QuoteForMessage(value)));
-    }
-  };
-  check_text("metrics.listen", config.metrics.listen, ListenProblem);
-  check_text("control.socket", config.control.socket, SocketPathProblem);
-  check_text("process.user", config.process.user, UserProblem);
-  check("verdict.batch_size", static_cast<std::int64_t>(config.verdict.batch_size),
-        limits::kMinBatchSize, limits::kMaxBatchSize);
-  check("verdict.flush_interval_us", config.verdict.flush_interval_us, 0,
-        limits::kMaxFlushMicros);
-  check("verdict.busy_poll_us", config.verdict.busy_poll_us, 0, limits::kMaxBusyPollMicros);
-  check("verdict.latency_budget_us", config.verdict.latency_budget_us, 0,
-        limits::kMaxLatencyBudgetMicros);
+  CheckKeyValues(MetricsKeys(), config.metrics, "metrics.", map, out);
+  CheckKeyValues(ControlKeys(), config.control, "control.", map, out);
+  CheckKeyValues(ProcessKeys(), config.process, "process.", map, out);
+  CheckKeyValues(VerdictKeys(), config.verdict, "verdict.", map, out);
+  CheckKeyValues(LogKeys(), config.log, "log.", map, out);
+  CheckKeyValues(ExtensionHostKeys(), config.extensions, "extension_host.", map, out);
+  for (std::size_t i = 0; i < config.extensions.chain.size(); ++i) {
+    CheckKeyValues(ExtensionKeys(), config.extensions.chain[i], Index("extensions", i) + ".",
+                   map, out);
+  }
 }
 
 std::vector<Diagnostic> ValidateConfig(const Config& config, unsigned online_cpus,

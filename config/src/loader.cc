@@ -12,8 +12,9 @@
 #include <toml++/toml.h>
 
 #include "checks.h"
+#include "key_table.h"
 #include "rule_section.h"
-#include "suggest.h"
+#include "toml_reader.h"
 #include "toml_syntax.h"
 #include "verdictd/config/limits.h"
 #include "verdictd/config/values.h"
@@ -26,373 +27,93 @@ constexpr std::size_t kMaxFileBytes = std::size_t{16} << 20;
 
 constexpr std::array<std::string_view, 8> kTopKeys{
     "queues", "verdict", "metrics", "control", "log", "process", "extension_host", "extensions"};
-constexpr std::array<std::string_view, 8> kExtensionHostKeys{
-    "directory",         "arena_concurrency", "pending_slots",    "pending_timeout_ms",
-    "max_packet_bytes",  "timeout_verdict",   "overflow_verdict", "end_verdict"};
-constexpr std::array<std::string_view, 5> kExtensionKeys{"name", "file", "parameters", "group",
-                                                         "started"};
-constexpr std::array<std::string_view, 13> kQueueKeys{
-    "first",      "count",     "cpus",    "copy_mode", "copy_range",           "max_length",
-    "fail_open",  "gso",       "conntrack", "uid_gid", "secctx", "receive_buffer_bytes", "receive_batch"};
-constexpr std::array<std::string_view, 6> kVerdictKeys{
-    "default", "unparseable", "batch_size", "flush_interval_us", "busy_poll_us", "latency_budget_us"};
-constexpr std::array<std::string_view, 2> kMetricsKeys{"enabled", "listen"};
-constexpr std::array<std::string_view, 2> kControlKeys{"enabled", "socket"};
-constexpr std::array<std::string_view, 1> kLogKeys{"level"};
-constexpr std::array<std::string_view, 1> kProcessKeys{"user"};
-constexpr std::array<std::string_view, 5> kVerdictWords{"accept", "drop", "repeat", "stop",
-                                                        "queue:N"};
-constexpr std::array<std::string_view, 2> kCopyModeWords{"packet", "meta"};
-constexpr std::array<std::string_view, 6> kLogWords{"trace", "debug", "info",
-                                                    "warn",  "error", "off"};
 
-std::string Join(std::string_view prefix, std::string_view name) {
-  if (prefix.empty()) return std::string(name);
-  std::string key(prefix);
-  key += '.';
-  key += name;
-  return key;
-}
-
-std::string Truncate(std::string text) {
-  constexpr std::size_t kMax = 60;
-  if (text.size() > kMax) {
-    text.resize(kMax);
-    text += "...";
-  }
-  return text;
-}
-
-// "integer 70000", "string \"fast\"", "table" ...: the found part of a message.
-std::string Describe(const toml::node& node) {
-  std::ostringstream value;
-  switch (node.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "string " + QuoteForMessage(node.as_string()->get());
-    case toml::node_type::integer:
-      return "integer " + std::to_string(node.as_integer()->get());
-    case toml::node_type::floating_point:
-      value << *node.as_floating_point();
-      return "float " + Truncate(value.str());
-    case toml::node_type::boolean:
-      return node.as_boolean()->get() ? "boolean true" : "boolean false";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-std::string ChoiceList(std::span<const std::string_view> words) {
-  std::string text = "one of ";
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += '"';
-    text += words[i];
-    text += '"';
-  }
-  return text;
-}
-
-std::string KeyList(std::span<const std::string_view> keys) {
-  std::string text;
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += keys[i];
-  }
-  return text;
-}
-
-// Reads one document into a Config, collecting every problem.
+// Reads one document into a Config, collecting every problem. Each section
+// is read through its key table (key_tables.cc).
 class Reader {
  public:
-  Reader(std::string_view file, std::vector<Diagnostic>& out) : map_(file), out_(out) {}
+  Reader(std::string_view file, std::vector<Diagnostic>& out) : reader_(file, out), out_(out) {}
 
-  const SourceMap& map() const { return map_; }
+  const SourceMap& map() const { return reader_.map(); }
 
   void Read(const toml::table& root, Config& config) {
     std::vector<std::string_view> top(kTopKeys.begin(), kTopKeys.end());
     for (std::string_view key : RuleSectionKeys()) top.push_back(key);
-    CheckKeys(root, "", top, "the top level");
+    reader_.CheckKeys(root, "", top, "the top level");
     ReadQueues(root, config);
-    if (const toml::table* t = Section(root, "verdict", kVerdictKeys)) {
-      ReadVerdict(*t, "verdict", "default", config.verdict.default_verdict);
-      ReadVerdict(*t, "verdict", "unparseable", config.verdict.unparseable_verdict);
-      ReadInt(*t, "verdict", "batch_size", limits::kMinBatchSize, limits::kMaxBatchSize,
-              config.verdict.batch_size);
-      ReadInt(*t, "verdict", "flush_interval_us", 0, limits::kMaxFlushMicros,
-              config.verdict.flush_interval_us);
-      ReadInt(*t, "verdict", "busy_poll_us", 0, limits::kMaxBusyPollMicros,
-              config.verdict.busy_poll_us);
-      ReadInt(*t, "verdict", "latency_budget_us", 0, limits::kMaxLatencyBudgetMicros,
-              config.verdict.latency_budget_us);
-    }
-    if (const toml::table* t = Section(root, "metrics", kMetricsKeys)) {
-      ReadBool(*t, "metrics", "enabled", config.metrics.enabled);
-      ReadText(*t, "metrics", "listen", ListenProblem, config.metrics.listen);
-    }
-    if (const toml::table* t = Section(root, "control", kControlKeys)) {
-      ReadBool(*t, "control", "enabled", config.control.enabled);
-      ReadText(*t, "control", "socket", SocketPathProblem, config.control.socket);
-    }
-    if (const toml::table* t = Section(root, "log", kLogKeys)) {
-      ReadChoice(*t, "log", "level", kLogWords, ParseLogLevel, config.log.level);
-    }
-    if (const toml::table* t = Section(root, "process", kProcessKeys)) {
-      ReadText(*t, "process", "user", UserProblem, config.process.user);
-    }
-    ParseRulesSection(root, map_.file(), config.rules, out_);
+    ReadSection(root, "verdict", VerdictKeys(), config.verdict);
+    ReadSection(root, "metrics", MetricsKeys(), config.metrics);
+    ReadSection(root, "control", ControlKeys(), config.control);
+    ReadSection(root, "log", LogKeys(), config.log);
+    ReadSection(root, "process", ProcessKeys(), config.process);
+    ParseRulesSection(root, reader_.map().file(), config.rules, out_);
     ReadExtensions(root, config.extensions);
   }
 
  private:
-  Position Where(const toml::source_region& source) const {
-    if (source.begin.line == 0) return Position{std::string(kCommandLineName), 0, 0};
-    return Position{source.path ? *source.path : map_.file(), static_cast<int>(source.begin.line),
-                    static_cast<int>(source.begin.column)};
-  }
-
-  void Error(const toml::node& node, const std::string& key, std::string expected,
-             std::string_view hint = {}) {
-    map_.MarkBad(key);
-    out_.push_back(MakeDiagnostic(Where(node.source()), key, std::move(expected),
-                                  Describe(node), hint));
-  }
-
-  void CheckKeys(const toml::table& table, std::string_view prefix,
-                 std::span<const std::string_view> valid, std::string_view where) {
-    for (auto&& [name, node] : table) {
-      if (std::find(valid.begin(), valid.end(), name.str()) != valid.end()) continue;
-      const std::string key = Join(prefix, name.str());
-      map_.MarkBad(key);
-      const std::string nearest = NearestName(name.str(), valid);
-      Diagnostic d;
-      const Position at = Where(name.source());
-      d.file = at.file;
-      d.line = at.line;
-      d.column = at.column;
-      d.key = key;
-      d.message = "unknown key";
-      if (!nearest.empty()) d.message += "; did you mean \"" + nearest + "\"?";
-      d.message += " (valid in " + std::string(where) + ": " + KeyList(valid) + ")";
-      out_.push_back(std::move(d));
-      (void)node;
+  template <typename S>
+  void ReadSection(const toml::table& root, std::string_view name, KeyTable<S> keys, S& out) {
+    const std::vector<std::string_view> names = KeyNames(keys);
+    if (const toml::table* table = reader_.Section(root, name, names)) {
+      ReadKeys(reader_, *table, std::string(name), keys, out);
     }
   }
 
-  const toml::table* Section(const toml::table& root, std::string_view name,
-                             std::span<const std::string_view> keys) {
-    const toml::node* node = root.get(name);
-    if (node == nullptr) return nullptr;
-    const std::string key(name);
-    map_.Record(key, Where(node->source()));
-    const toml::table* table = node->as_table();
-    if (table == nullptr) {
-      Error(*node, key, "a table ([" + key + "])");
-      return nullptr;
-    }
-    CheckKeys(*table, key, keys, "[" + key + "]");
-    return table;
-  }
-
-  const toml::node* Get(const toml::table& table, std::string_view prefix,
-                        std::string_view name) {
-    const toml::node* node = table.get(name);
-    if (node != nullptr) map_.Record(Join(prefix, name), Where(node->source()));
-    return node;
-  }
-
-  template <typename T>
-  void ReadInt(const toml::table& table, std::string_view prefix, std::string_view name,
-               std::int64_t min, std::int64_t max, T& out) {
-    const toml::node* node = Get(table, prefix, name);
-    if (node == nullptr) return;
-    const std::string expected =
-        "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-    const auto* value = node->as_integer();
-    if (value == nullptr || value->get() < min || value->get() > max) {
-      Error(*node, Join(prefix, name), expected);
-      return;
-    }
-    out = static_cast<T>(value->get());
-  }
-
-  void ReadBool(const toml::table& table, std::string_view prefix, std::string_view name,
-                bool& out) {
-    const toml::node* node = Get(table, prefix, name);
-    if (node == nullptr) return;
-    if (const auto* value = node->as_boolean()) {
-      out = value->get();
-    } else {
-      Error(*node, Join(prefix, name), "true or false");
-    }
-  }
-
-  void ReadText(const toml::table& table, std::string_view prefix, std::string_view name,
-                std::string (*problem)(std::string_view), std::string& out) {
-    const toml::node* node = Get(table, prefix, name);
-    if (node == nullptr) return;
-    const auto* value = node->as_string();
-    if (value == nullptr) {
-      std::string expected = problem("\x01");
-      Error(*node, Join(prefix, name), expected.empty() ? "a string" : expected);
-      return;
-    }
-    if (std::string expected = problem(value->get()); !expected.empty()) {
-      Error(*node, Join(prefix, name), std::move(expected));
-      return;
-    }
-    out = value->get();
-  }
-
-  template <typename T, typename Parse>
-  void ReadChoice(const toml::table& table, std::string_view prefix, std::string_view name,
-                  std::span<const std::string_view> words, Parse parse, T& out) {
-    const toml::node* node = Get(table, prefix, name);
-    if (node == nullptr) return;
-    const auto* value = node->as_string();
-    if (value != nullptr) {
-      if (auto parsed = parse(value->get())) {
-        out = *parsed;
-        return;
+  // Calls read(table, prefix) for each table of the [[name]] array; an
+  // element that is not a table is reported and read as an empty one.
+  template <typename S, typename Read>
+  void ReadArray(const toml::table& root, std::string_view name, KeyTable<S> keys, Read read) {
+    const toml::array* array = reader_.ArrayOfTables(root, name);
+    if (array == nullptr) return;
+    const std::vector<std::string_view> names = KeyNames(keys);
+    const std::string where = "[[" + std::string(name) + "]]";
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const std::string prefix = std::string(name) + "[" + std::to_string(i) + "]";
+      const toml::node& element = (*array)[i];
+      reader_.map().Record(prefix, reader_.Where(element.source()));
+      const toml::table* table = element.as_table();
+      if (table == nullptr) {
+        reader_.Error(element, prefix, "a table (" + where + ")");
+        read(nullptr, element, prefix);
+        continue;
       }
+      reader_.CheckKeys(*table, prefix, names, where);
+      read(table, element, prefix);
     }
-    std::string hint;
-    if (value != nullptr) {
-      if (std::string nearest = NearestName(value->get(), words); !nearest.empty()) {
-        hint = "did you mean \"" + nearest + "\"?";
-      }
-    }
-    Error(*node, Join(prefix, name), ChoiceList(words), hint);
-  }
-
-  void ReadVerdict(const toml::table& table, std::string_view prefix, std::string_view name,
-                   VerdictSetting& out) {
-    ReadChoice(table, prefix, name, kVerdictWords, ParseVerdictSetting, out);
   }
 
   void ReadQueues(const toml::table& root, Config& config) {
-    const toml::node* node = Get(root, "", "queues");
-    if (node == nullptr) return;
-    const toml::array* array = node->as_array();
-    if (array == nullptr) {
-      Error(*node, "queues", "an array of tables ([[queues]])");
-      return;
-    }
-    config.queues.clear();
-    for (std::size_t i = 0; i < array->size(); ++i) {
-      const std::string prefix = "queues[" + std::to_string(i) + "]";
-      const toml::node& element = (*array)[i];
-      map_.Record(prefix, Where(element.source()));
-      const toml::table* table = element.as_table();
-      QueueRange range;
-      if (table == nullptr) {
-        Error(element, prefix, "a table ([[queues]])");
-        config.queues.push_back(range);
-        continue;
-      }
-      CheckKeys(*table, prefix, kQueueKeys, "[[queues]]");
-      ReadInt(*table, prefix, "first", 0, limits::kMaxQueueNumber, range.first);
-      ReadInt(*table, prefix, "count", 0, limits::kMaxQueueNumber, range.count);
-      ReadCpus(*table, prefix, range.cpus);
-      ReadChoice(*table, prefix, "copy_mode", kCopyModeWords, ParseCopyMode, range.copy_mode);
-      ReadInt(*table, prefix, "copy_range", 0, limits::kMaxCopyRange, range.copy_range);
-      ReadInt(*table, prefix, "max_length", limits::kMinMaxLength, limits::kMaxMaxLength,
-              range.max_length);
-      ReadBool(*table, prefix, "fail_open", range.fail_open);
-      ReadBool(*table, prefix, "gso", range.gso);
-      ReadBool(*table, prefix, "conntrack", range.conntrack);
-      ReadBool(*table, prefix, "uid_gid", range.uid_gid);
-      ReadBool(*table, prefix, "secctx", range.secctx);
-      ReadInt(*table, prefix, "receive_buffer_bytes", limits::kMinReceiveBuffer,
-              limits::kMaxReceiveBuffer, range.receive_buffer_bytes);
-      ReadInt(*table, prefix, "receive_batch", limits::kMinReceiveBatch,
-              limits::kMaxReceiveBatch, range.receive_batch);
-      config.queues.push_back(std::move(range));
-    }
+    if (root.get("queues") != nullptr && root.get("queues")->is_array()) config.queues.clear();
+    ReadArray(root, "queues", QueueKeys(),
+              [&](const toml::table* table, const toml::node&, const std::string& prefix) {
+                QueueRange range;
+                if (table != nullptr) ReadKeys(reader_, *table, prefix, QueueKeys(), range);
+                config.queues.push_back(std::move(range));
+              });
   }
 
   void ReadExtensions(const toml::table& root, ExtensionsSection& out) {
-    if (const toml::table* t = Section(root, "extension_host", kExtensionHostKeys)) {
-      const std::string_view p = "extension_host";
-      ReadText(*t, p, "directory", DirectoryProblem, out.directory);
-      ReadInt(*t, p, "arena_concurrency", 1, 256, out.arena_concurrency);
-      ReadInt(*t, p, "pending_slots", 1, 65535, out.pending_slots);
-      ReadInt(*t, p, "pending_timeout_ms", 1, 600'000, out.pending_timeout_ms);
-      ReadInt(*t, p, "max_packet_bytes", 576, 65535, out.max_packet_bytes);
-      ReadVerdict(*t, p, "timeout_verdict", out.timeout_verdict);
-      ReadVerdict(*t, p, "overflow_verdict", out.overflow_verdict);
-      ReadVerdict(*t, p, "end_verdict", out.end_verdict);
-    }
-    const toml::node* node = Get(root, "", "extensions");
-    if (node == nullptr) return;
-    const toml::array* array = node->as_array();
-    if (array == nullptr) {
-      Error(*node, "extensions", "an array of tables ([[extensions]])");
-      return;
-    }
-    for (std::size_t i = 0; i < array->size(); ++i) {
-      const std::string prefix = "extensions[" + std::to_string(i) + "]";
-      const toml::node& element = (*array)[i];
-      map_.Record(prefix, Where(element.source()));
-      const toml::table* table = element.as_table();
-      if (table == nullptr) {
-        Error(element, prefix, "a table ([[extensions]])");
-        continue;
-      }
-      CheckKeys(*table, prefix, kExtensionKeys, "[[extensions]]");
-      ExtensionEntry entry;
-      if (Get(*table, prefix, "name") == nullptr) {
-        Error(element, prefix + ".name", "an extension name (name = \"...\")");
-      }
-      ReadText(*table, prefix, "name", ExtensionNameProblem, entry.name);
-      ReadText(*table, prefix, "file", ExtensionFileProblem, entry.file);
-      ReadText(*table, prefix, "parameters", ParametersProblem, entry.parameters);
-      ReadInt(*table, prefix, "group", 0, 0xffffffffLL, entry.group);
-      ReadBool(*table, prefix, "started", entry.started);
-      for (const ExtensionEntry& earlier : out.chain) {
-        if (!entry.name.empty() && earlier.name == entry.name) {
-          Error(*table->get("name"), prefix + ".name",
-                "a name not used by an earlier [[extensions]] entry");
-        }
-      }
-      out.chain.push_back(std::move(entry));
-    }
+    ReadSection(root, "extension_host", ExtensionHostKeys(), out);
+    ReadArray(root, "extensions", ExtensionKeys(),
+              [&](const toml::table* table, const toml::node& element,
+                  const std::string& prefix) {
+                if (table == nullptr) return;
+                ExtensionEntry entry;
+                if (reader_.Get(*table, prefix, "name") == nullptr) {
+                  reader_.Error(element, prefix + ".name", "an extension name (name = \"...\")");
+                }
+                ReadKeys(reader_, *table, prefix, ExtensionKeys(), entry);
+                for (const ExtensionEntry& earlier : out.chain) {
+                  if (!entry.name.empty() && earlier.name == entry.name) {
+                    reader_.Error(*table->get("name"), prefix + ".name",
+                                  "a name not used by an earlier [[extensions]] entry");
+                  }
+                }
+                out.chain.push_back(std::move(entry));
+              });
   }
 
-  void ReadCpus(const toml::table& table, const std::string& prefix, std::vector<int>& out) {
-    const toml::node* node = Get(table, prefix, "cpus");
-    if (node == nullptr) return;
-    const std::string key = prefix + ".cpus";
-    const toml::array* array = node->as_array();
-    if (array == nullptr) {
-      Error(*node, key, "an array of CPU numbers (e.g. [0, 1])");
-      return;
-    }
-    for (std::size_t j = 0; j < array->size(); ++j) {
-      const toml::node& element = (*array)[j];
-      const std::string element_key = key + "[" + std::to_string(j) + "]";
-      map_.Record(element_key, Where(element.source()));
-      const auto* value = element.as_integer();
-      if (value == nullptr || value->get() < 0 || value->get() > limits::kMaxCpuId) {
-        Error(element, element_key,
-              "a CPU number from 0 to " + std::to_string(limits::kMaxCpuId));
-        continue;
-      }
-      out.push_back(static_cast<int>(value->get()));
-    }
-  }
-
-  SourceMap map_;
+  TomlReader reader_;
   std::vector<Diagnostic>& out_;
 };
 

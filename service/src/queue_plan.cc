@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "verdictd/config/changes.h"
 #include "verdictd/config/limits.h"
 
 namespace verdictd::service {
@@ -115,6 +116,10 @@ std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const 
       q.receive_buffer_bytes = range.receive_buffer_bytes;
       q.batch_size = range.receive_batch;
       entry.cpu = range.cpus.empty() ? mapping.cpus[i] : range.cpus[i];
+      entry.settings = range;
+      entry.settings.first = config::QueueRange::kDefaultFirst;
+      entry.settings.count = config::QueueRange::kOnePerCpu;
+      entry.settings.cpus.clear();
       for (const QueuePlan& other : plan) {
         if (other.queue.queue_num == q.queue_num) {
           throw std::runtime_error(where + ": queue " + std::to_string(q.queue_num) +
@@ -193,28 +198,11 @@ std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCoun
 }
 
 std::string QueueSettingChanges(const QueuePlan& running, const QueuePlan& next) {
-  std::string changes;
-  auto note = [&](bool differs, const char* key, auto from, auto to) {
-    if (!differs) return;
+  std::string changes = config::QueueSettingChanges(running.settings, next.settings);
+  if (running.cpu != next.cpu) {
     if (!changes.empty()) changes += ", ";
-    changes += std::string(key) + " " + std::to_string(from) + " -> " + std::to_string(to);
-  };
-  const queueio::QueueOptions& a = running.queue;
-  const queueio::QueueOptions& b = next.queue;
-  note(a.copy_mode != b.copy_mode, "copy_mode", static_cast<int>(a.copy_mode),
-       static_cast<int>(b.copy_mode));
-  note(a.copy_range != b.copy_range, "copy_range", a.copy_range, b.copy_range);
-  note(a.max_queue_length != b.max_queue_length, "max_length", a.max_queue_length,
-       b.max_queue_length);
-  note(a.fail_open != b.fail_open, "fail_open", a.fail_open, b.fail_open);
-  note(a.gso != b.gso, "gso", a.gso, b.gso);
-  note(a.conntrack != b.conntrack, "conntrack", a.conntrack, b.conntrack);
-  note(a.uid_gid != b.uid_gid, "uid_gid", a.uid_gid, b.uid_gid);
-  note(a.secctx != b.secctx, "secctx", a.secctx, b.secctx);
-  note(a.receive_buffer_bytes != b.receive_buffer_bytes, "receive_buffer_bytes",
-       a.receive_buffer_bytes, b.receive_buffer_bytes);
-  note(a.batch_size != b.batch_size, "receive_batch", a.batch_size, b.batch_size);
-  note(running.cpu != next.cpu, "cpu", running.cpu, next.cpu);
+    changes += "cpu " + std::to_string(running.cpu) + " -> " + std::to_string(next.cpu);
+  }
   return changes;
 }
 

@@ -30,4 +30,10 @@ std::vector<std::string> RestartOnlyChanges(const Config& running, const Config&
 // Every key that differs, live or not (for the reload log line).
 std::vector<std::string> ChangedKeys(const Config& running, const Config& next);
 
+// The settings of one queue (the [[queues]] keys other than first, count
+// and cpus) that differ, as "copy_range 65535 -> 128, fail_open 1 -> 0";
+// empty when there are none. A queue that stays across a reload keeps its
+// socket, so the service refuses these changes naming them.
+std::string QueueSettingChanges(const QueueRange& running, const QueueRange& next);
+
 }  // namespace verdictd::config

@@ -22,6 +22,9 @@ namespace verdictd::service {
 struct QueuePlan {
   queueio::QueueOptions queue;
   int cpu = -1;  // -1: not pinned
+  // The [[queues]] settings `queue` was made from (first, count and cpus
+  // left at their defaults): what a reload compares for a queue that stays.
+  config::QueueRange settings;
 };
 
 // The CPUs this process may run on, ascending (sched_getaffinity).
