@@ -98,19 +98,31 @@ void ChainLinks::Fill(const queueio::PacketView& view) noexcept {
             (view.is_gso() ? VERDICTD_PACKET_GSO : 0u) |
             (view.truncated() ? VERDICTD_PACKET_TRUNCATED : 0u);
   p.mark = view.mark;
-  p.indev = view.indev;
-  p.outdev = view.outdev;
-  // Fixed-size copies (two 16-byte moves), no string functions.
-  const std::array<char, 16>& in = view.indev < name_count_ ? names_[view.indev] : kNoName;
-  const std::array<char, 16>& out = view.outdev < name_count_ ? names_[view.outdev] : kNoName;
-  std::memcpy(p.indev_name, in.data(), sizeof p.indev_name);
-  std::memcpy(p.outdev_name, out.data(), sizeof p.outdev_name);
+  // The names change only with the interfaces (the view is the host's: an
+  // extension changes it only through edit()).
+  if (view.indev != p.indev) {
+    p.indev = view.indev;
+    const std::array<char, 16>& in = view.indev < name_count_ ? names_[view.indev] : kNoName;
+    std::memcpy(p.indev_name, in.data(), sizeof p.indev_name);
+  }
+  if (view.outdev != p.outdev) {
+    p.outdev = view.outdev;
+    const std::array<char, 16>& out = view.outdev < name_count_ ? names_[view.outdev] : kNoName;
+    std::memcpy(p.outdev_name, out.data(), sizeof p.outdev_name);
+  }
   // NFQA_HWADDR (ABI 1.1): at most 8 bytes, the rest zero.
-  const std::size_t hw_len = std::min<std::size_t>(view.hw_addr.size(), sizeof p.hw_addr);
-  p.hw_addrlen = static_cast<std::uint8_t>(hw_len);
-  std::uint8_t hw[sizeof p.hw_addr] = {};
-  for (std::size_t i = 0; i < hw_len; ++i) hw[i] = view.hw_addr[i];
-  std::memcpy(p.hw_addr, hw, sizeof hw);
+  if (view.hw_addr.empty()) {
+    if (p.hw_addrlen != 0) {
+      p.hw_addrlen = 0;
+      std::memset(p.hw_addr, 0, sizeof p.hw_addr);
+    }
+  } else {
+    const std::size_t hw_len = std::min<std::size_t>(view.hw_addr.size(), sizeof p.hw_addr);
+    p.hw_addrlen = static_cast<std::uint8_t>(hw_len);
+    std::uint8_t hw[sizeof p.hw_addr] = {};
+    for (std::size_t i = 0; i < hw_len; ++i) hw[i] = view.hw_addr[i];
+    std::memcpy(p.hw_addr, hw, sizeof hw);
+  }
   p.timestamp_ns = view.timestamp_ns;
   p.data = view.payload.data();
   p.data_len = static_cast<std::uint32_t>(view.payload.size());
@@ -119,20 +131,23 @@ void ChainLinks::Fill(const queueio::PacketView& view) noexcept {
   context_.edited = false;
 }
 
-decider::Decision ChainLinks::Run(const queueio::PacketView& view) noexcept {
+bool ChainLinks::Run(const queueio::PacketView& view, queueio::Verdict& out) noexcept {
   // The links that will not run are passed over before the view is filled.
   std::size_t first = 0;
   const std::size_t n = links_.size();
   while (first < n && !Runs(links_[first], view.mark)) ++first;
-  if (first == n) return {end_verdict_, false};
+  if (first == n) {
+    out = end_verdict_;
+    return false;
+  }
   Fill(view);
+  // result.end_verdict is only read for a pending packet (set at Begin).
   ResultContext result;
-  result.end_verdict = end_verdict_;
   result.mark = view.mark;
   const std::uint32_t flags = context_.packet.flags;
   result.checksum_not_ready = (flags & VERDICTD_PACKET_CHECKSUM_NOT_READY) != 0;
   result.gso_or_truncated = (flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
-  return Loop(first, result, view.id);
+  return Loop(first, result, view.id, out);
 }
 
 decider::Decision ChainLinks::Resume(const PacketContext& from, std::uint32_t next_link,
@@ -144,11 +159,13 @@ decider::Decision ChainLinks::Resume(const PacketContext& from, std::uint32_t ne
   context_.packet.token = 0;
   context_.edited = false;
   ResultContext result = result_in;
-  return Loop(next_link, result, id);
+  decider::Decision decision;
+  decision.deferred = Loop(next_link, result, id, decision.verdict);
+  return decision;
 }
 
-decider::Decision ChainLinks::Loop(std::size_t first, ResultContext& result,
-                                   std::uint32_t id) noexcept {
+bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id,
+                      queueio::Verdict& out) noexcept {
   PacketContext& context = context_;
   for (std::size_t index = first; index < links_.size(); ++index) {
     Link& link = links_[index];
@@ -160,12 +177,12 @@ decider::Decision ChainLinks::Loop(std::size_t first, ResultContext& result,
       slot = table_->Reserve();
       if (slot < 0) {
         counters.overflows.Add();
-        queueio::Verdict verdict = plan_->overflow_verdict;
+        out = plan_->overflow_verdict;
         if (result.mark_changed) {
-          verdict.set_mark = true;
-          verdict.mark = result.mark;
+          out.set_mark = true;
+          out.mark = result.mark;
         }
-        return {verdict, false};
+        return false;
       }
       // The receive buffer is reused by the next receive: the extension
       // works on a copy that lives until the verdict.
@@ -181,16 +198,16 @@ decider::Decision ChainLinks::Loop(std::size_t first, ResultContext& result,
       current = &copy;
       table_->Arm(slot);
     }
-    verdictd_verdict_t out{};
+    verdictd_verdict_t said{};
     const std::uint64_t calls = counters.calls.value();
     counters.calls.Add();
     verdictd_result_t r;
     if (calls % kTimingSample == 0) {
       const std::uint64_t start = Now();
-      r = link.process(link.instance, &current->packet, &out);
+      r = link.process(link.instance, &current->packet, &said);
       counters.process_time.Observe(Now() - start);
     } else {
-      r = link.process(link.instance, &current->packet, &out);
+      r = link.process(link.instance, &current->packet, &said);
     }
     if (r < VERDICTD_ACCEPT || r > VERDICTD_PENDING) {
       // Not a result of this ABI: counted, and the next extension decides.
@@ -205,6 +222,7 @@ decider::Decision ChainLinks::Loop(std::size_t first, ResultContext& result,
         continue;
       }
       ResultContext pending = result;
+      pending.end_verdict = end_verdict_;
       pending.gso_or_truncated =
           (current->packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
       // A NEXT from the completion resumes the chain after this link.
@@ -212,14 +230,14 @@ decider::Decision ChainLinks::Loop(std::size_t first, ResultContext& result,
       table_->Begin(slot, id, Now() + plan_->timeout_ns, pending, plan_->timeout_verdict,
                     plan_->overflow_verdict, link.counters, more ? this : nullptr,
                     static_cast<std::uint32_t>(index + 1));
-      return {queueio::Verdict{}, true};
+      return true;
     }
     if (r == VERDICTD_NEXT) {
       if (slot >= 0) {
         table_->Release(slot);
       }
-      if ((out.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
-        result.mark = out.mark;
+      if ((said.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
+        result.mark = said.mark;
         result.mark_changed = true;
       }
       continue;
@@ -232,19 +250,18 @@ decider::Decision ChainLinks::Loop(std::size_t first, ResultContext& result,
     // An edited packet's bytes are in the scratch or the slot; the worker
     // adds the verdict (the batcher copies the replacement) before the next
     // packet can reuse either.
-    const queueio::Verdict verdict =
-        MakeVerdict(r, out, result, const_cast<std::uint8_t*>(current->packet.data),
-                    current->packet.data_len, current->edited, error);
+    out = MakeVerdict(r, said, result, const_cast<std::uint8_t*>(current->packet.data),
+                      current->packet.data_len, current->edited, error);
     if (error) counters.errors.Add();
     if (slot >= 0) table_->Release(slot);
-    return {verdict, false};
+    return false;
   }
-  queueio::Verdict verdict = end_verdict_;
+  out = end_verdict_;
   if (result.mark_changed) {
-    verdict.set_mark = true;
-    verdict.mark = result.mark;
+    out.set_mark = true;
+    out.mark = result.mark;
   }
-  return {verdict, false};
+  return false;
 }
 
 void ChainGraveyard::Bury(std::unique_ptr<ChainLinks> links) {
@@ -292,11 +309,15 @@ ChainDecider::~ChainDecider() {
 
 queueio::Verdict ChainDecider::Decide(const queueio::PacketView& packet) noexcept {
   // Only called when no extension may pend (may_defer() false).
-  return links_->Run(packet).verdict;
+  queueio::Verdict verdict;
+  links_->Run(packet, verdict);
+  return verdict;
 }
 
 decider::Decision ChainDecider::DecideOrDefer(const queueio::PacketView& packet) noexcept {
-  return links_->Run(packet);
+  decider::Decision decision;
+  decision.deferred = links_->Run(packet, decision.verdict);
+  return decision;
 }
 
 }  // namespace verdictd::extensions

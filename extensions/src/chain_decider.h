@@ -48,7 +48,10 @@ class ChainLinks final : public Continuation {
   ChainLinks(const ChainLinks&) = delete;
   ChainLinks& operator=(const ChainLinks&) = delete;
 
-  decider::Decision Run(const queueio::PacketView& view) noexcept;
+  // Writes the verdict into `out` (in the caller's return slot: a verdict
+  // returned by value from here cost a store-forwarding stall per packet);
+  // true when the packet was deferred instead (`out` untouched).
+  bool Run(const queueio::PacketView& view, queueio::Verdict& out) noexcept;
   bool may_pend() const noexcept { return may_pend_; }
 
   // Continuation (the worker thread of the pending table).
@@ -81,7 +84,8 @@ class ChainLinks final : public Continuation {
   }
   void Fill(const queueio::PacketView& view) noexcept;
   // The chain from link `first` on, for the packet in context_.
-  decider::Decision Loop(std::size_t first, ResultContext& result, std::uint32_t id) noexcept;
+  bool Loop(std::size_t first, ResultContext& result, std::uint32_t id,
+            queueio::Verdict& out) noexcept;
 
   std::shared_ptr<const ChainPlan> plan_;  // keeps the extensions loaded
   std::vector<Link> links_;
