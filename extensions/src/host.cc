@@ -128,7 +128,8 @@ class JobQueue {
       const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
       const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos);
       if (diff == 0) {
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
           cell.job = job;
           cell.sequence.store(pos + 1, std::memory_order_release);
           return true;
@@ -141,10 +142,10 @@ class JobQueue {
     }
   }
   // May say "not empty" for a queue a concurrent Pop() is emptying; never
-  // "empty" for a job whose Push() completed before a fence the caller
-  // issued after that (see RunJobs).
+  // "empty" after a seq_cst operation that followed a Push() in the single
+  // total order (see RunJobs): the push is a seq_cst CAS on tail_.
   bool HasJob() const noexcept {
-    return tail_.load(std::memory_order_acquire) != head_.load(std::memory_order_acquire);
+    return tail_.load(std::memory_order_seq_cst) != head_.load(std::memory_order_seq_cst);
   }
   bool Pop(Job& job) noexcept {
     std::uint64_t pos = head_.load(std::memory_order_relaxed);
@@ -292,10 +293,12 @@ int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void*
     extension.work_in_flight.fetch_sub(1, std::memory_order_acq_rel);
     return -1;
   }
-  // Pairs with the fence in RunJobs(): either a drainer that is leaving
-  // sees this job, or this sees it still counted (and it looks again).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  int active = s.drainers.load(std::memory_order_relaxed);
+  // The push was a seq_cst CAS on the queue's tail, a leaving drainer's
+  // decrement is seq_cst too, and each then reads the other's variable
+  // seq_cst: either that drainer sees this job, or this sees it still
+  // counted (and it looks again). No standalone fences: ThreadSanitizer
+  // does not model them.
+  int active = s.drainers.load(std::memory_order_seq_cst);
   while (active < s.max_drainers) {
     if (s.drainers.compare_exchange_weak(active, active + 1, std::memory_order_acq_rel)) {
       s.arena_work.fetch_add(1, std::memory_order_acq_rel);  // the task's own count
@@ -324,8 +327,7 @@ void ExtensionHost::RunJobs() noexcept {
       job.owner->work_in_flight.fetch_sub(1, std::memory_order_acq_rel);  // last touch of owner
       s.arena_work.fetch_sub(1, std::memory_order_acq_rel);
     }
-    s.drainers.fetch_sub(1, std::memory_order_acq_rel);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    s.drainers.fetch_sub(1, std::memory_order_seq_cst);
     if (!s.jobs.HasJob()) break;
     // A job came after the last Pop() and its Submit() saw this task still
     // counted: take it up again unless enough other drainers run.

@@ -179,10 +179,11 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
   }
   slot.state.store(Word(word >> 8, state == kBusy ? kDone : kLateDone), std::memory_order_release);
   Push(index);
-  // Pairs with the fence in Wait(): either the worker sees the pushed
-  // index before it sleeps, or this sees its flag and wakes it.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_relaxed) &&
+  // Push() published the index with a seq_cst store and Wait() sets the
+  // flag with one before it looks at the ring (seq_cst loads both): either
+  // the worker sees the index before it sleeps, or this sees its flag and
+  // wakes it. (No standalone fences: ThreadSanitizer does not model them.)
+  if (sleeping_.load(std::memory_order_seq_cst) &&
       sleeping_.exchange(false, std::memory_order_acq_rel) && wake_fd_ >= 0) {
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
@@ -192,7 +193,7 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
 
 bool PendingTable::HasCompletion() const noexcept {
   const RingCell& cell = ring_[dequeue_pos_ & ring_mask_];
-  return cell.sequence.load(std::memory_order_acquire) == dequeue_pos_ + 1;
+  return cell.sequence.load(std::memory_order_seq_cst) == dequeue_pos_ + 1;
 }
 
 bool PendingTable::Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept {
@@ -205,8 +206,7 @@ bool PendingTable::Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept {
     const std::uint64_t left_ms = std::min<std::uint64_t>((left + 999'999) / 1'000'000, 1u << 30);
     if (ms < 0 || left_ms < static_cast<std::uint64_t>(ms)) ms = static_cast<int>(left_ms);
   }
-  sleeping_.store(true, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  sleeping_.store(true, std::memory_order_seq_cst);
   if (HasCompletion() || ms == 0) {
     sleeping_.store(false, std::memory_order_relaxed);
     return true;
@@ -235,7 +235,7 @@ void PendingTable::Push(std::uint32_t slot) noexcept {
     if (diff == 0) {
       if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
         cell.slot = slot;
-        cell.sequence.store(pos + 1, std::memory_order_release);
+        cell.sequence.store(pos + 1, std::memory_order_seq_cst);  // see Complete()
         return;
       }
     } else {
