@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <stdexcept>
 
@@ -18,25 +19,31 @@ std::uint64_t Now() noexcept {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-void CopyName(const ChainPlan& plan, std::uint32_t index, char (&out)[16]) noexcept {
-  if (index != 0 && index < plan.interface_names.size()) {
-    std::memcpy(out, plan.interface_names[index].data(), sizeof out);
-  } else {
-    out[0] = '\0';
-  }
-}
+constexpr std::array<char, 16> kNoName{};
+
+#if defined(__LP64__)
+// The packet view is ABI: extensions built against any 1.x header read these
+// offsets (1.1 only started to fill hw_addr, in place).
+static_assert(offsetof(verdictd_packet_t, hw_addrlen) == 60);
+static_assert(offsetof(verdictd_packet_t, hw_addr) == 61);
+static_assert(offsetof(verdictd_packet_t, timestamp_ns) == 72);
+static_assert(offsetof(verdictd_packet_t, token) == 96);
+static_assert(sizeof(verdictd_packet_t) == 104);
+#endif
 
 }  // namespace
 
-ChainDecider::ChainDecider(std::shared_ptr<const ChainPlan> plan, std::size_t worker,
-                           PendingTable* table, std::uint8_t* scratch, std::uint32_t max_edit)
+ChainLinks::ChainLinks(std::shared_ptr<const ChainPlan> plan, std::size_t worker,
+                       PendingTable* table, std::uint8_t* scratch, std::uint32_t max_edit)
     : plan_(std::move(plan)), table_(table), scratch_(scratch), max_edit_(max_edit) {
-  bool may_pend = false;
   links_.reserve(plan_->links.size());
   try {
     for (const auto& extension : plan_->links) {
       Link link;
       link.extension = extension.get();
+      link.started = &extension->started;
+      link.group = &extension->group;
+      link.process = extension->api().process;
       link.counters = &extension->counters().workers.at(worker);
       link.handle = std::make_unique<WorkerHandle>();
       link.handle->counters = link.counters;
@@ -51,41 +58,38 @@ ChainDecider::ChainDecider(std::shared_ptr<const ChainPlan> plan, std::size_t wo
                                  std::to_string(worker) + " failed: " +
                                  (error[0] != '\0' ? error : "(no reason given)"));
       }
-      may_pend = may_pend || link.may_pend;
+      may_pend_ = may_pend_ || link.may_pend;
       links_.push_back(std::move(link));
     }
   } catch (...) {
     for (Link& link : links_) link.extension->api().destroy(link.instance);
     throw;
   }
-  set_may_defer(may_pend);
+  end_verdict_ = plan_->end_verdict;
+  names_ = plan_->interface_names.data();
+  name_count_ = plan_->interface_names.size();
+  // Set once: what edit() works with, and the fields the host never fills.
+  std::memset(&context_.packet, 0, sizeof context_.packet);
+  context_.scratch = scratch_;
+  context_.capacity = max_edit_;
 }
 
-ChainDecider::~ChainDecider() {
+ChainLinks::~ChainLinks() {
   for (auto it = links_.rbegin(); it != links_.rend(); ++it) {
     it->extension->api().destroy(it->instance);
   }
 }
 
-queueio::Verdict ChainDecider::Decide(const queueio::PacketView& packet) noexcept {
-  // Only called when no extension may pend (may_defer() false).
-  return Run(packet).verdict;
-}
-
-decider::Decision ChainDecider::DecideOrDefer(const queueio::PacketView& packet) noexcept {
-  return Run(packet);
-}
-
-decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
-  PacketContext context;
-  verdictd_packet_t& p = context.packet;
+void ChainLinks::Fill(const queueio::PacketView& view) noexcept {
+  verdictd_packet_t& p = context_.packet;
   p.id = view.id;
   p.queue = view.queue_num;
   p.hw_protocol = view.hw_protocol;
   p.hook = view.hook;
   p.family = view.family;
-  p.l3 = view.payload.empty() ? 0 : static_cast<std::uint8_t>(view.payload[0] >> 4);
-  if (p.l3 != 4 && p.l3 != 6) p.l3 = 0;
+  const std::uint8_t version =
+      view.payload.empty() ? 0 : static_cast<std::uint8_t>(view.payload[0] >> 4);
+  p.l3 = version == 4 || version == 6 ? version : 0;
   p.flags = (view.has_mark ? VERDICTD_PACKET_HAS_MARK : 0u) |
             (view.has_timestamp ? VERDICTD_PACKET_HAS_TIMESTAMP : 0u) |
             ((view.skb_info & queueio::kSkbChecksumNotReady) != 0
@@ -94,31 +98,78 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
             (view.is_gso() ? VERDICTD_PACKET_GSO : 0u) |
             (view.truncated() ? VERDICTD_PACKET_TRUNCATED : 0u);
   p.mark = view.mark;
-  p.indev = view.indev;
-  p.outdev = view.outdev;
-  CopyName(*plan_, view.indev, p.indev_name);
-  CopyName(*plan_, view.outdev, p.outdev_name);
+  // The names change only with the interfaces (the view is the host's: an
+  // extension changes it only through edit()).
+  if (view.indev != p.indev) {
+    p.indev = view.indev;
+    const std::array<char, 16>& in = view.indev < name_count_ ? names_[view.indev] : kNoName;
+    std::memcpy(p.indev_name, in.data(), sizeof p.indev_name);
+  }
+  if (view.outdev != p.outdev) {
+    p.outdev = view.outdev;
+    const std::array<char, 16>& out = view.outdev < name_count_ ? names_[view.outdev] : kNoName;
+    std::memcpy(p.outdev_name, out.data(), sizeof p.outdev_name);
+  }
+  // NFQA_HWADDR (ABI 1.1): at most 8 bytes, the rest zero.
+  if (view.hw_addr.empty()) {
+    if (p.hw_addrlen != 0) {
+      p.hw_addrlen = 0;
+      std::memset(p.hw_addr, 0, sizeof p.hw_addr);
+    }
+  } else {
+    const std::size_t hw_len = std::min<std::size_t>(view.hw_addr.size(), sizeof p.hw_addr);
+    p.hw_addrlen = static_cast<std::uint8_t>(hw_len);
+    std::uint8_t hw[sizeof p.hw_addr] = {};
+    for (std::size_t i = 0; i < hw_len; ++i) hw[i] = view.hw_addr[i];
+    std::memcpy(p.hw_addr, hw, sizeof hw);
+  }
   p.timestamp_ns = view.timestamp_ns;
-  p.reserved0 = 0;
-  p.hw_addrlen = 0;  // the parser does not keep NFQA_HWADDR yet
-  std::memset(p.hw_addr, 0, sizeof p.hw_addr);
-  p.token = 0;
   p.data = view.payload.data();
   p.data_len = static_cast<std::uint32_t>(view.payload.size());
   p.original_len = view.original_length;
-  context.scratch = scratch_;
-  context.capacity = max_edit_;
+  p.token = 0;
+  context_.edited = false;
+}
 
+bool ChainLinks::Run(const queueio::PacketView& view, queueio::Verdict& out) noexcept {
+  // The links that will not run are passed over before the view is filled.
+  std::size_t first = 0;
+  const std::size_t n = links_.size();
+  while (first < n && !Runs(links_[first], view.mark)) ++first;
+  if (first == n) {
+    out = end_verdict_;
+    return false;
+  }
+  Fill(view);
+  // result.end_verdict is only read for a pending packet (set at Begin).
   ResultContext result;
-  result.end_verdict = plan_->end_verdict;
   result.mark = view.mark;
-  result.checksum_not_ready = (p.flags & VERDICTD_PACKET_CHECKSUM_NOT_READY) != 0;
-  result.gso_or_truncated = (p.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
+  const std::uint32_t flags = context_.packet.flags;
+  result.checksum_not_ready = (flags & VERDICTD_PACKET_CHECKSUM_NOT_READY) != 0;
+  result.gso_or_truncated = (flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
+  return Loop(first, result, view.id, out);
+}
 
-  for (Link& link : links_) {
-    if (!link.extension->started.load(std::memory_order_relaxed)) continue;
-    const std::uint32_t group = link.extension->group.load(std::memory_order_relaxed);
-    if (group != 0 && (result.mark & group) == 0) continue;
+decider::Decision ChainLinks::Resume(const PacketContext& from, std::uint32_t next_link,
+                                     const ResultContext& result_in, std::uint32_t id) noexcept {
+  // The packet's bytes stay in the pending slot until the caller frees it,
+  // after this returns: later extensions read them there; an edit() copies
+  // them into the inline scratch, a later pending extension into its slot.
+  context_.packet = from.packet;
+  context_.packet.token = 0;
+  context_.edited = false;
+  ResultContext result = result_in;
+  decider::Decision decision;
+  decision.deferred = Loop(next_link, result, id, decision.verdict);
+  return decision;
+}
+
+bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id,
+                      queueio::Verdict& out) noexcept {
+  PacketContext& context = context_;
+  for (std::size_t index = first; index < links_.size(); ++index) {
+    Link& link = links_[index];
+    if (!Runs(link, result.mark)) continue;
     ExtensionWorkerCounters& counters = *link.counters;
     PacketContext* current = &context;
     int slot = -1;
@@ -126,12 +177,12 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
       slot = table_->Reserve();
       if (slot < 0) {
         counters.overflows.Add();
-        queueio::Verdict verdict = plan_->overflow_verdict;
+        out = plan_->overflow_verdict;
         if (result.mark_changed) {
-          verdict.set_mark = true;
-          verdict.mark = result.mark;
+          out.set_mark = true;
+          out.mark = result.mark;
         }
-        return {verdict, false};
+        return false;
       }
       // The receive buffer is reused by the next receive: the extension
       // works on a copy that lives until the verdict.
@@ -147,16 +198,16 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
       current = &copy;
       table_->Arm(slot);
     }
-    verdictd_verdict_t out{};
+    verdictd_verdict_t said{};
     const std::uint64_t calls = counters.calls.value();
     counters.calls.Add();
     verdictd_result_t r;
     if (calls % kTimingSample == 0) {
       const std::uint64_t start = Now();
-      r = link.extension->api().process(link.instance, &current->packet, &out);
+      r = link.process(link.instance, &current->packet, &said);
       counters.process_time.Observe(Now() - start);
     } else {
-      r = link.extension->api().process(link.instance, &current->packet, &out);
+      r = link.process(link.instance, &current->packet, &said);
     }
     if (r < VERDICTD_ACCEPT || r > VERDICTD_PENDING) {
       // Not a result of this ABI: counted, and the next extension decides.
@@ -171,18 +222,22 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
         continue;
       }
       ResultContext pending = result;
+      pending.end_verdict = end_verdict_;
       pending.gso_or_truncated =
           (current->packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
-      table_->Begin(slot, view.id, Now() + plan_->timeout_ns, pending, plan_->timeout_verdict,
-                    plan_->overflow_verdict, link.counters);
-      return {queueio::Verdict{}, true};
+      // A NEXT from the completion resumes the chain after this link.
+      const bool more = index + 1 < links_.size();
+      table_->Begin(slot, id, Now() + plan_->timeout_ns, pending, plan_->timeout_verdict,
+                    plan_->overflow_verdict, link.counters, more ? this : nullptr,
+                    static_cast<std::uint32_t>(index + 1));
+      return true;
     }
     if (r == VERDICTD_NEXT) {
       if (slot >= 0) {
         table_->Release(slot);
       }
-      if ((out.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
-        result.mark = out.mark;
+      if ((said.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
+        result.mark = said.mark;
         result.mark_changed = true;
       }
       continue;
@@ -195,19 +250,74 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
     // An edited packet's bytes are in the scratch or the slot; the worker
     // adds the verdict (the batcher copies the replacement) before the next
     // packet can reuse either.
-    const queueio::Verdict verdict =
-        MakeVerdict(r, out, result, const_cast<std::uint8_t*>(current->packet.data),
-                    current->packet.data_len, current->edited, error);
+    out = MakeVerdict(r, said, result, const_cast<std::uint8_t*>(current->packet.data),
+                      current->packet.data_len, current->edited, error);
     if (error) counters.errors.Add();
     if (slot >= 0) table_->Release(slot);
-    return {verdict, false};
+    return false;
   }
-  queueio::Verdict verdict = plan_->end_verdict;
+  out = end_verdict_;
   if (result.mark_changed) {
-    verdict.set_mark = true;
-    verdict.mark = result.mark;
+    out.set_mark = true;
+    out.mark = result.mark;
   }
-  return {verdict, false};
+  return false;
+}
+
+void ChainGraveyard::Bury(std::unique_ptr<ChainLinks> links) {
+  std::lock_guard lock(mutex_);
+  try {
+    buried_.push_back(std::move(links));
+  } catch (...) {
+    // Out of memory: keep the links alive for good rather than free what a
+    // pending packet may still resume (a leak, never a use after free).
+    static_cast<void>(links.release());
+  }
+}
+
+void ChainGraveyard::Sweep(bool all) {
+  std::vector<std::unique_ptr<ChainLinks>> done;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& links : buried_) {
+      if (all || links->outstanding() == 0) done.push_back(std::move(links));
+    }
+    std::erase(buried_, nullptr);
+  }
+  // Destroyed outside the lock (destroy() is the extension's code).
+}
+
+std::size_t ChainGraveyard::size() {
+  std::lock_guard lock(mutex_);
+  return buried_.size();
+}
+
+ChainDecider::ChainDecider(std::shared_ptr<const ChainPlan> plan, std::size_t worker,
+                           PendingTable* table, std::uint8_t* scratch, std::uint32_t max_edit,
+                           ChainGraveyard* graveyard)
+    : links_(std::make_unique<ChainLinks>(std::move(plan), worker, table, scratch, max_edit)),
+      graveyard_(graveyard) {
+  set_may_defer(links_->may_pend());
+}
+
+ChainDecider::~ChainDecider() {
+  // Packets of this chain still pending may resume it after their
+  // extension's NEXT: the links live on until the last one is answered.
+  if (graveyard_ != nullptr && links_->outstanding() != 0) graveyard_->Bury(std::move(links_));
+  if (graveyard_ != nullptr) graveyard_->Sweep();
+}
+
+queueio::Verdict ChainDecider::Decide(const queueio::PacketView& packet) noexcept {
+  // Only called when no extension may pend (may_defer() false).
+  queueio::Verdict verdict;
+  links_->Run(packet, verdict);
+  return verdict;
+}
+
+decider::Decision ChainDecider::DecideOrDefer(const queueio::PacketView& packet) noexcept {
+  decider::Decision decision;
+  decision.deferred = links_->Run(packet, decision.verdict);
+  return decision;
 }
 
 }  // namespace verdictd::extensions

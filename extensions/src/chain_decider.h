@@ -6,10 +6,26 @@
 // Group rule (ipqext's -G): an extension runs when its mask is 0 or
 // (mark & mask) != 0, with `mark` the packet's mark as a NEXT with a new mark
 // left it (so an extension may steer the ones after it).
+//
+// Cost: the links that will not run (stopped, or a group mask that excludes
+// the packet) are skipped before the ABI view is touched, so a chain that
+// does not see a packet costs a few loads. The view itself lives in the
+// chain and is filled field by field from the parsed PacketView (no copy of
+// the packet bytes; constant fields are set once at construction).
+//
+// An asynchronous extension's NEXT continues the chain with the extensions
+// after it: the pending slot keeps a reference to the chain's links
+// (ChainLinks, a Continuation). A reload may free the decider while such
+// packets are still in flight; the links then move to the host's
+// ChainGraveyard and are destroyed (on the control thread) once the last of
+// them got its verdict.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "pending_table.h"
@@ -23,32 +39,99 @@ struct WorkerHandle {
   ExtensionWorkerCounters* counters = nullptr;
 };
 
-class ChainDecider final : public decider::Decider {
+// One worker's instances of a plan's extensions, and the loop that runs them.
+class ChainLinks final : public Continuation {
  public:
-  // `table` (the worker's pending packets) may be null when no extension of
-  // the plan may pend; `scratch` holds max_edit bytes for inline edits.
-  ChainDecider(std::shared_ptr<const ChainPlan> plan, std::size_t worker, PendingTable* table,
-               std::uint8_t* scratch, std::uint32_t max_edit);
-  ~ChainDecider() override;
+  ChainLinks(std::shared_ptr<const ChainPlan> plan, std::size_t worker, PendingTable* table,
+             std::uint8_t* scratch, std::uint32_t max_edit);
+  ~ChainLinks() override;
+  ChainLinks(const ChainLinks&) = delete;
+  ChainLinks& operator=(const ChainLinks&) = delete;
 
-  queueio::Verdict Decide(const queueio::PacketView& packet) noexcept override;
-  decider::Decision DecideOrDefer(const queueio::PacketView& packet) noexcept override;
+  // Writes the verdict into `out` (in the caller's return slot: a verdict
+  // returned by value from here cost a store-forwarding stall per packet);
+  // true when the packet was deferred instead (`out` untouched).
+  bool Run(const queueio::PacketView& view, queueio::Verdict& out) noexcept;
+  bool may_pend() const noexcept { return may_pend_; }
+
+  // Continuation (the worker thread of the pending table).
+  decider::Decision Resume(const PacketContext& from, std::uint32_t next_link,
+                           const ResultContext& result, std::uint32_t id) noexcept override;
+  void Hold() noexcept override {
+    outstanding_.store(outstanding_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  void Finished() noexcept override {
+    outstanding_.store(outstanding_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+  }
+  // Control thread: pending packets that may still resume this chain.
+  std::uint32_t outstanding() const noexcept { return outstanding_.load(std::memory_order_acquire); }
 
  private:
   struct Link {
     LoadedExtension* extension;
+    const std::atomic<bool>* started;
+    const std::atomic<std::uint32_t>* group;
+    verdictd_result_t (*process)(void*, verdictd_packet_t*, verdictd_verdict_t*);
     void* instance;
     std::unique_ptr<WorkerHandle> handle;
     ExtensionWorkerCounters* counters;
     bool may_pend;
   };
-  decider::Decision Run(const queueio::PacketView& view) noexcept;
+  static bool Runs(const Link& link, std::uint32_t mark) noexcept {
+    if (!link.started->load(std::memory_order_relaxed)) return false;
+    const std::uint32_t group = link.group->load(std::memory_order_relaxed);
+    return group == 0 || (mark & group) != 0;
+  }
+  void Fill(const queueio::PacketView& view) noexcept;
+  // The chain from link `first` on, for the packet in context_.
+  bool Loop(std::size_t first, ResultContext& result, std::uint32_t id,
+            queueio::Verdict& out) noexcept;
 
   std::shared_ptr<const ChainPlan> plan_;  // keeps the extensions loaded
   std::vector<Link> links_;
   PendingTable* table_;
   std::uint8_t* scratch_;
   std::uint32_t max_edit_;
+  bool may_pend_ = false;
+  std::atomic<std::uint32_t> outstanding_{0};
+  // The view handed to process(), reused for every packet.
+  PacketContext context_;
+  queueio::Verdict end_verdict_;
+  // Interface names by index, from the plan; index 0 and unknown ones are "".
+  const std::array<char, 16>* names_ = nullptr;
+  std::size_t name_count_ = 0;
+};
+
+// Chains freed by a reload while some of their packets were still pending.
+// Control thread (its own lock: a decider may be freed while the host's
+// control lock is held elsewhere).
+class ChainGraveyard {
+ public:
+  void Bury(std::unique_ptr<ChainLinks> links);
+  // Destroys the buried chains that no pending packet refers to any more;
+  // `all`: every one (no worker runs any more).
+  void Sweep(bool all = false);
+  std::size_t size();  // chains still buried
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<ChainLinks>> buried_;
+};
+
+class ChainDecider final : public decider::Decider {
+ public:
+  // `table` (the worker's pending packets) may be null when no extension of
+  // the plan may pend; `scratch` holds max_edit bytes for inline edits.
+  ChainDecider(std::shared_ptr<const ChainPlan> plan, std::size_t worker, PendingTable* table,
+               std::uint8_t* scratch, std::uint32_t max_edit, ChainGraveyard* graveyard);
+  ~ChainDecider() override;
+
+  queueio::Verdict Decide(const queueio::PacketView& packet) noexcept override;
+  decider::Decision DecideOrDefer(const queueio::PacketView& packet) noexcept override;
+
+ private:
+  std::unique_ptr<ChainLinks> links_;
+  ChainGraveyard* graveyard_;
 };
 
 }  // namespace verdictd::extensions

@@ -104,8 +104,10 @@ int HostRepair(std::uint8_t* data, std::uint32_t len, std::uint32_t flags) {
   return -1;
 }
 
-// Work handed to the arena, in a bounded lock-free MPMC queue (Vyukov's):
-// each TBB task pops one job. The hand-off of the job's data goes through
+// Work handed to the arena, in a bounded lock-free MPMC queue (Vyukov's),
+// drained by at most arena_concurrency TBB tasks: a task per job cost more
+// than trivial work itself (an allocation and a wake-up per packet), so a
+// receive batch's jobs ride on the one task that is already running. The hand-off of the job's data goes through
 // these atomics rather than TBB's internals, which keeps it visible to
 // ThreadSanitizer (Debian's libtbb is not instrumented).
 struct Job {
@@ -126,7 +128,8 @@ class JobQueue {
       const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
       const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos);
       if (diff == 0) {
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
           cell.job = job;
           cell.sequence.store(pos + 1, std::memory_order_release);
           return true;
@@ -137,6 +140,12 @@ class JobQueue {
         pos = tail_.load(std::memory_order_relaxed);
       }
     }
+  }
+  // May say "not empty" for a queue a concurrent Pop() is emptying; never
+  // "empty" after a seq_cst operation that followed a Push() in the single
+  // total order (see RunJobs): the push is a seq_cst CAS on tail_.
+  bool HasJob() const noexcept {
+    return tail_.load(std::memory_order_seq_cst) != head_.load(std::memory_order_seq_cst);
   }
   bool Pop(Job& job) noexcept {
     std::uint64_t pos = head_.load(std::memory_order_relaxed);
@@ -189,8 +198,13 @@ struct ExtensionHost::Impl {
   // default) is raised to the configured concurrency.
   tbb::global_control parallelism;
   tbb::task_arena arena;
+  // Submitted jobs not finished, plus one per running drainer task: the
+  // destructor waits for 0.
   std::atomic<std::int64_t> arena_work{0};
   JobQueue jobs{kMaxQueuedJobs};
+  std::atomic<int> drainers{0};  // arena tasks running RunJobs()
+  int max_drainers = 1;
+  ChainGraveyard graveyard;  // chains a reload freed with packets still pending
 
   mutable std::mutex mutex;  // control thread state below
   std::map<std::string, std::shared_ptr<ExtensionCounters>> counters;
@@ -217,6 +231,7 @@ struct ExtensionHost::Impl {
         workers(std::make_unique<std::atomic<WorkerState*>[]>(host_options.worker_slots)) {
     load_policy.directory = settings.directory;
     load_policy.owner_uid = host_options.owner_uid;
+    max_drainers = static_cast<int>(std::max<std::uint32_t>(1, settings.arena_concurrency));
     api.api_version = VERDICTD_HOST_API_VERSION;
     api.api_size = sizeof(verdictd_host_api_t);
     api.log = HostLog;
@@ -258,6 +273,7 @@ ExtensionHost::~ExtensionHost() {
   while (impl_->arena_work.load(std::memory_order_acquire) > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  impl_->graveyard.Sweep(true);  // no worker runs any more
   impl_->preloaded.clear();
   impl_->loaded.clear();
   ExtensionHost* self = this;
@@ -269,32 +285,60 @@ ExtensionHost* ExtensionHost::Running() noexcept { return g_running.load(std::me
 const verdictd_host_api_t* ExtensionHost::host_api() const noexcept { return &impl_->api; }
 
 int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void* arg) noexcept {
-  try {
-    extension.work_in_flight.fetch_add(1, std::memory_order_acq_rel);
-    impl_->arena_work.fetch_add(1, std::memory_order_acq_rel);
-    if (!impl_->jobs.Push(Job{work, arg, &extension})) {
-      impl_->arena_work.fetch_sub(1, std::memory_order_acq_rel);
-      extension.work_in_flight.fetch_sub(1, std::memory_order_acq_rel);
-      return -1;
-    }
-    // One task per job; it captures nothing (the job travels in the queue).
-    impl_->arena.enqueue([] {
-      if (ExtensionHost* host = ExtensionHost::Running()) host->RunJob();
-    });
-    return 0;
-  } catch (...) {
-    impl_->arena_work.fetch_sub(1, std::memory_order_acq_rel);
+  Impl& s = *impl_;
+  extension.work_in_flight.fetch_add(1, std::memory_order_acq_rel);
+  s.arena_work.fetch_add(1, std::memory_order_acq_rel);
+  if (!s.jobs.Push(Job{work, arg, &extension})) {
+    s.arena_work.fetch_sub(1, std::memory_order_acq_rel);
     extension.work_in_flight.fetch_sub(1, std::memory_order_acq_rel);
     return -1;
   }
+  // The push was a seq_cst CAS on the queue's tail, a leaving drainer's
+  // decrement is seq_cst too, and each then reads the other's variable
+  // seq_cst: either that drainer sees this job, or this sees it still
+  // counted (and it looks again). No standalone fences: ThreadSanitizer
+  // does not model them.
+  int active = s.drainers.load(std::memory_order_seq_cst);
+  while (active < s.max_drainers) {
+    if (s.drainers.compare_exchange_weak(active, active + 1, std::memory_order_acq_rel)) {
+      s.arena_work.fetch_add(1, std::memory_order_acq_rel);  // the task's own count
+      try {
+        // It captures nothing (the jobs travel in the queue).
+        s.arena.enqueue([] {
+          if (ExtensionHost* host = ExtensionHost::Running()) host->RunJobs();
+        });
+      } catch (...) {
+        // Out of memory: the job waits for the next drainer.
+        s.drainers.fetch_sub(1, std::memory_order_acq_rel);
+        s.arena_work.fetch_sub(1, std::memory_order_acq_rel);
+      }
+      break;
+    }
+  }
+  return 0;
 }
 
-void ExtensionHost::RunJob() noexcept {
-  Job job;
-  if (!impl_->jobs.Pop(job)) return;
-  job.work(job.arg);
-  impl_->arena_work.fetch_sub(1, std::memory_order_acq_rel);
-  job.owner->work_in_flight.fetch_sub(1, std::memory_order_acq_rel);  // last touch of owner
+void ExtensionHost::RunJobs() noexcept {
+  Impl& s = *impl_;
+  for (;;) {
+    Job job;
+    while (s.jobs.Pop(job)) {
+      job.work(job.arg);
+      job.owner->work_in_flight.fetch_sub(1, std::memory_order_acq_rel);  // last touch of owner
+      s.arena_work.fetch_sub(1, std::memory_order_acq_rel);
+    }
+    s.drainers.fetch_sub(1, std::memory_order_seq_cst);
+    if (!s.jobs.HasJob()) break;
+    // A job came after the last Pop() and its Submit() saw this task still
+    // counted: take it up again unless enough other drainers run.
+    int active = s.drainers.load(std::memory_order_relaxed);
+    bool again = false;
+    while (active < s.max_drainers && !again) {
+      again = s.drainers.compare_exchange_weak(active, active + 1, std::memory_order_acq_rel);
+    }
+    if (!again) break;
+  }
+  s.arena_work.fetch_sub(1, std::memory_order_release);  // last touch of the host
 }
 
 bool ExtensionHost::Complete(std::uint64_t token, verdictd_result_t result,
@@ -402,8 +446,9 @@ std::unique_ptr<decider::Decider> ExtensionHost::MakeChain(
     s.storage[worker] = std::move(fresh);
     s.workers[worker].store(state, std::memory_order_release);
   }
+  s.graveyard.Sweep();
   return std::make_unique<ChainDecider>(plan, worker, state->table.get(), state->scratch.get(),
-                                        s.startup.max_packet_bytes);
+                                        s.startup.max_packet_bytes, &s.graveyard);
 }
 
 std::size_t ExtensionHost::Poll(std::size_t worker, std::uint64_t now_ns,
@@ -422,6 +467,24 @@ queueio::Verdict ExtensionHost::Abandon(std::size_t worker, std::uint32_t /*id*/
   WorkerState* state = impl_->Worker(worker);
   if (state == nullptr || !state->table) return queueio::Verdict::Accept();
   return state->table->AbandonLast();
+}
+
+bool ExtensionHost::Wait(std::size_t worker, int fd, int timeout_ms,
+                         std::uint64_t now_ns) noexcept {
+  WorkerState* state = impl_->Worker(worker);
+  if (state == nullptr || !state->table || fd < 0) return false;
+  return state->table->Wait(fd, timeout_ms, now_ns);
+}
+
+std::size_t ExtensionHost::retired_chains() {
+  impl_->graveyard.Sweep();
+  return impl_->graveyard.size();
+}
+
+ExtensionHost::WaitStats ExtensionHost::wait_stats(std::size_t worker) const noexcept {
+  WorkerState* state = impl_->Worker(worker);
+  if (state == nullptr || !state->table) return {};
+  return WaitStats{state->table->waits(), state->table->wakeups(), state->table->wait_timeouts()};
 }
 
 std::size_t ExtensionHost::ExpireAll(std::size_t worker, decider::ReadyVerdicts& ready) noexcept {

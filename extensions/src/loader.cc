@@ -12,6 +12,8 @@
 #include <cstring>
 #include <thread>
 
+#include "param_table.h"
+
 namespace verdictd::extensions {
 namespace {
 
@@ -114,6 +116,11 @@ void* OpenLibrary(int fd, const std::string& path, const verdictd_extension_api_
     if (api->process == nullptr) missing += " process";
     if (!missing.empty()) problem = "lacks required functions:" + missing;
   }
+  if (problem.empty()) {
+    if (std::string table = ParamTableProblem(ParamTable(*api)); !table.empty()) {
+      problem = "declares a bad parameter table: " + table;
+    }
+  }
   if (!problem.empty()) {
     ::dlclose(handle);
     Fail(path, problem);
@@ -154,6 +161,13 @@ std::shared_ptr<LoadedExtension> LoadedExtension::Load(const LoadPolicy& policy,
   loaded->counters_ = std::move(counters);
   loaded->host_.extension = loaded.get();
   loaded->group.store(entry.group, std::memory_order_relaxed);
+  // The declared parameters are checked before any of the extension's code runs.
+  if (std::string problem = ParametersAgainstTable(ParamTable(*api), entry.parameters);
+      !problem.empty()) {
+    loaded->api_ = nullptr;  // nothing to unload
+    Fail(path, "(" + entry.name + ") refused: " + problem + "; see `verdictd ctl ext help " +
+                   entry.name + "`");
+  }
   char error[kErrorBytes] = {};
   void* state = nullptr;
   if (api->load(host_api, &loaded->host_, entry.parameters.c_str(), &state, error,
@@ -223,6 +237,10 @@ std::string ExtensionHelp(const LoadPolicy& policy, const std::string& file) {
                      "." + std::to_string((api->extension_version >> 8) & 0xff) + "." +
                      std::to_string(api->extension_version & 0xff) + ": " + api->help +
                      "\nusage: parameters = \"" + api->usage + "\"";
+  if (const auto table = ParamTable(*api); !table.empty()) {
+    text += "\nparameters:\n" + DescribeParamTable(table);
+    if (text.back() == '\n') text.pop_back();
+  }
   ::dlclose(handle);
   return text;
 }

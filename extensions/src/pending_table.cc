@@ -1,5 +1,10 @@
 #include "pending_table.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <thread>
@@ -65,6 +70,13 @@ PendingTable::PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::u
   ring_ = std::vector<RingCell>(std::bit_ceil(slots_.size()));
   ring_mask_ = ring_.size() - 1;
   for (std::size_t i = 0; i < ring_.size(); ++i) ring_[i].sequence.store(i, std::memory_order_relaxed);
+  // Without an eventfd (descriptors exhausted) the worker falls back to a
+  // timed receive; nothing else depends on it.
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+PendingTable::~PendingTable() {
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 int PendingTable::Reserve() noexcept {
@@ -105,9 +117,13 @@ std::uint64_t PendingTable::Token(int slot) const noexcept {
 void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
                          const ResultContext& result, queueio::Verdict timeout_verdict,
                          queueio::Verdict overflow_verdict,
-                         ExtensionWorkerCounters* counters) noexcept {
+                         ExtensionWorkerCounters* counters, Continuation* continuation,
+                         std::uint32_t next_link) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   slot.id = id;
+  slot.continuation = continuation;
+  slot.next_link = next_link;
+  if (continuation != nullptr) continuation->Hold();
   slot.deadline_ns = deadline_ns;
   slot.result_context = result;
   slot.timeout_verdict = timeout_verdict;
@@ -137,9 +153,8 @@ queueio::Verdict PendingTable::AbandonLast() noexcept {
     slot.abandoned = true;  // completing or done: the delivery is discarded
   }
   Unlink(last_begun_);
-  --pending_;
   slot.counters->overflows.Add();
-  slot.counters->pending_finished.Add();
+  Finish(slot);
   return verdict;
 }
 
@@ -164,6 +179,48 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
   }
   slot.state.store(Word(word >> 8, state == kBusy ? kDone : kLateDone), std::memory_order_release);
   Push(index);
+  // Push() published the index with a seq_cst store and Wait() sets the
+  // flag with one before it looks at the ring (seq_cst loads both): either
+  // the worker sees the index before it sleeps, or this sees its flag and
+  // wakes it. (No standalone fences: ThreadSanitizer does not model them.)
+  if (sleeping_.load(std::memory_order_seq_cst) &&
+      sleeping_.exchange(false, std::memory_order_acq_rel) && wake_fd_ >= 0) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+  return true;
+}
+
+bool PendingTable::HasCompletion() const noexcept {
+  const RingCell& cell = ring_[dequeue_pos_ & ring_mask_];
+  return cell.sequence.load(std::memory_order_seq_cst) == dequeue_pos_ + 1;
+}
+
+bool PendingTable::Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept {
+  if (wake_fd_ < 0) return false;
+  // The oldest deadline bounds the wait: its timeout verdict is due then.
+  int ms = timeout_ms;
+  if (head_ >= 0) {
+    const std::uint64_t deadline = slots_[static_cast<std::size_t>(head_)].deadline_ns;
+    const std::uint64_t left = deadline > now_ns ? deadline - now_ns : 0;
+    const std::uint64_t left_ms = std::min<std::uint64_t>((left + 999'999) / 1'000'000, 1u << 30);
+    if (ms < 0 || left_ms < static_cast<std::uint64_t>(ms)) ms = static_cast<int>(left_ms);
+  }
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (HasCompletion() || ms == 0) {
+    sleeping_.store(false, std::memory_order_relaxed);
+    return true;
+  }
+  waits_.Add();
+  pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  const int ready = ::poll(fds, 2, ms);
+  sleeping_.store(false, std::memory_order_relaxed);
+  if (ready == 0) wait_timeouts_.Add();
+  if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = ::read(wake_fd_, &count, sizeof count);
+    wakeups_.Add();
+  }
   return true;
 }
 
@@ -178,7 +235,7 @@ void PendingTable::Push(std::uint32_t slot) noexcept {
     if (diff == 0) {
       if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
         cell.slot = slot;
-        cell.sequence.store(pos + 1, std::memory_order_release);
+        cell.sequence.store(pos + 1, std::memory_order_seq_cst);  // see Complete()
         return;
       }
     } else {
@@ -234,9 +291,32 @@ void PendingTable::Deliver(int index, decider::ReadyVerdicts& ready) noexcept {
   if (slot.result >= VERDICTD_ACCEPT && slot.result < VERDICTD_PENDING) {
     slot.counters->results[static_cast<std::size_t>(slot.result)].Add();
   }
+  if (slot.result == VERDICTD_NEXT && slot.continuation != nullptr) {
+    // The extensions after the pending one decide (from the slot's bytes,
+    // which stay until Free() after this returns); the completion's mark
+    // steers them as an inline NEXT's would.
+    ResultContext result = slot.result_context;
+    if ((slot.verdict.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
+      result.mark = slot.verdict.mark;
+      result.mark_changed = true;
+    }
+    const decider::Decision decision =
+        slot.continuation->Resume(context, slot.next_link, result, slot.id);
+    Finish(slot);
+    if (!decision.deferred) ready.Ready(slot.id, decision.verdict);
+    return;
+  }
+  Finish(slot);
+  ready.Ready(slot.id, verdict);
+}
+
+void PendingTable::Finish(Slot& slot) noexcept {
   slot.counters->pending_finished.Add();
   --pending_;
-  ready.Ready(slot.id, verdict);
+  if (slot.continuation != nullptr) {
+    slot.continuation->Finished();
+    slot.continuation = nullptr;
+  }
 }
 
 std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& ready,
@@ -271,8 +351,7 @@ std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& rea
                                              std::memory_order_acq_rel)) {
         Unlink(oldest);
         slot.counters->timeouts.Add();
-        slot.counters->pending_finished.Add();
-        --pending_;
+        Finish(slot);
         ready.Ready(slot.id, slot.timeout_verdict);
         ++delivered;
         continue;

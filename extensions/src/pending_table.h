@@ -16,6 +16,12 @@
 // Thread-safety: Complete() any thread; everything else on the owning
 // worker's thread (or the control thread before the worker starts).
 // noexcept and allocation-free after construction.
+//
+// Waking the worker: the table owns an eventfd. A worker about to block
+// with packets pending calls Wait() (poll on its queue socket and the
+// eventfd); a completion writes the eventfd only when the worker said it is
+// going to sleep (one flag, checked after the ring push), so the busy path
+// costs no system call on either side.
 #pragma once
 
 #include <atomic>
@@ -42,6 +48,20 @@ struct PacketContext {
 };
 static_assert(offsetof(PacketContext, packet) == 0);
 
+struct ResultContext;
+
+// What a NEXT from a completion continues with: the rest of the chain the
+// packet pended in (ChainLinks). Resume() runs on the table's worker thread
+// from Poll(); Hold()/Finished() bracket every begun slot that refers to it.
+class Continuation {
+ public:
+  virtual ~Continuation() = default;
+  virtual decider::Decision Resume(const PacketContext& from, std::uint32_t next_link,
+                                   const ResultContext& result, std::uint32_t id) noexcept = 0;
+  virtual void Hold() noexcept = 0;
+  virtual void Finished() noexcept = 0;
+};
+
 // How a chain result becomes a verdict (shared by the inline and async paths).
 struct ResultContext {
   queueio::Verdict end_verdict;
@@ -61,6 +81,7 @@ class PendingTable {
  public:
   static constexpr std::uint32_t kMaxSlots = 65535;
   PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::uint16_t worker);
+  ~PendingTable();
   PendingTable(const PendingTable&) = delete;
   PendingTable& operator=(const PendingTable&) = delete;
 
@@ -76,9 +97,12 @@ class PendingTable {
   // Worker: the extension returned something else; the slot is free again.
   void Release(int slot) noexcept;
   // Worker: process() returned PENDING (a completion may already be in).
+  // `continuation` (may be null): where a NEXT result goes on, from link
+  // `next_link`; otherwise NEXT means the end verdict.
   void Begin(int slot, std::uint32_t id, std::uint64_t deadline_ns, const ResultContext& result,
              queueio::Verdict timeout_verdict, queueio::Verdict overflow_verdict,
-             ExtensionWorkerCounters* counters) noexcept;
+             ExtensionWorkerCounters* counters, Continuation* continuation = nullptr,
+             std::uint32_t next_link = 0) noexcept;
   // Worker: the batcher could not defer the packet just begun: it gets the
   // overflow verdict now, its completion is discarded.
   queueio::Verdict AbandonLast() noexcept;
@@ -94,6 +118,18 @@ class PendingTable {
 
   std::size_t pending() const noexcept { return pending_; }
   std::uint16_t worker() const noexcept { return worker_; }
+
+  // Worker, in its blocking path with packets pending: waits until a
+  // completion is in the ring, `fd` is readable, the oldest pending
+  // deadline passes, or `timeout_ms`. False when the table has no eventfd
+  // (the caller then waits its old way). No system call when a completion
+  // is already in.
+  bool Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept;
+  // Figures of Wait() (single writer, the worker; any thread reads): waits
+  // that went to sleep, eventfd wake-ups taken, and waits whose time ran out.
+  std::uint64_t waits() const noexcept { return waits_.value(); }
+  std::uint64_t wakeups() const noexcept { return wakeups_.value(); }
+  std::uint64_t wait_timeouts() const noexcept { return wait_timeouts_.value(); }
 
  private:
   enum State : std::uint8_t { kFree, kBusy, kCompleting, kDone, kTimedOut, kLateDone };
@@ -111,6 +147,8 @@ class PendingTable {
     queueio::Verdict timeout_verdict;
     queueio::Verdict overflow_verdict;
     ExtensionWorkerCounters* counters = nullptr;
+    Continuation* continuation = nullptr;
+    std::uint32_t next_link = 0;
     int prev = -1;  // list of begun slots, oldest first
     int next = -1;
     bool abandoned = false;
@@ -126,6 +164,8 @@ class PendingTable {
   void Unlink(int slot) noexcept;
   void Free(int slot) noexcept;
   void Deliver(int slot, decider::ReadyVerdicts& ready) noexcept;
+  void Finish(Slot& slot) noexcept;  // the slot's packet has its verdict
+  bool HasCompletion() const noexcept;
 
   std::uint16_t worker_;
   std::vector<Slot> slots_;
@@ -140,6 +180,13 @@ class PendingTable {
   std::uint64_t ring_mask_ = 0;
   alignas(64) std::atomic<std::uint64_t> enqueue_pos_{0};
   alignas(64) std::uint64_t dequeue_pos_ = 0;
+  // Wake-up: set by the worker before it sleeps, taken by the completion
+  // that finds it set (it then writes the eventfd).
+  int wake_fd_ = -1;
+  alignas(64) std::atomic<bool> sleeping_{false};
+  metrics::RelaxedCounter waits_;
+  metrics::RelaxedCounter wakeups_;
+  metrics::RelaxedCounter wait_timeouts_;
 };
 
 }  // namespace verdictd::extensions

@@ -14,6 +14,66 @@ constexpr std::size_t kPlainMessageMax = 40;
 // NFQA_PAYLOAD carries its length in 16 bits.
 constexpr std::size_t kMaxReplacement = 0xffff - 4;
 
+// 32-bit serial order (the kernel's ids wrap).
+bool Before(std::uint32_t a, std::uint32_t b) noexcept {
+  return static_cast<std::int32_t>(a - b) < 0;
+}
+
+// The ids received but not decided yet, in the order they were received
+// (so the first is the lowest, in serial order). Removal leaves a hole that
+// the front skips; the holes are squeezed out only when the end reaches the
+// capacity. Fixed size, no allocation after Reserve().
+class DeferredIds {
+ public:
+  void Reserve(std::size_t capacity) {
+    ids_.resize(capacity);
+    live_.resize(capacity);
+  }
+  std::size_t size() const noexcept { return count_; }
+  bool empty() const noexcept { return count_ == 0; }
+  std::uint32_t lowest() const noexcept { return ids_[head_]; }  // !empty()
+  bool Push(std::uint32_t id) noexcept {
+    if (end_ == ids_.size()) Compact();
+    if (end_ == ids_.size()) return false;
+    ids_[end_] = id;
+    live_[end_] = 1;
+    ++end_;
+    ++count_;
+    return true;
+  }
+  // Completions usually come in receive order: the search starts at the front.
+  bool Remove(std::uint32_t id) noexcept {
+    for (std::size_t i = head_; i < end_; ++i) {
+      if (live_[i] == 0 || ids_[i] != id) continue;
+      live_[i] = 0;
+      --count_;
+      while (head_ < end_ && live_[head_] == 0) ++head_;
+      if (head_ == end_) head_ = end_ = 0;
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  void Compact() noexcept {
+    std::size_t to = 0;
+    for (std::size_t i = head_; i < end_; ++i) {
+      if (live_[i] == 0) continue;
+      ids_[to] = ids_[i];
+      live_[to] = 1;
+      ++to;
+    }
+    for (std::size_t i = to; i < end_; ++i) live_[i] = 0;
+    head_ = 0;
+    end_ = to;
+  }
+  std::vector<std::uint32_t> ids_;
+  std::vector<std::uint8_t> live_;
+  std::size_t head_ = 0;
+  std::size_t end_ = 0;
+  std::size_t count_ = 0;
+};
+
 bool SameRunVerdict(const Verdict& a, const Verdict& b) noexcept {
   return a.kind == b.kind && (a.kind != VerdictKind::kQueue || a.target_queue == b.target_queue) &&
          a.set_mark == b.set_mark && (!a.set_mark || a.mark == b.mark);
@@ -35,7 +95,7 @@ struct VerdictBatcher::State {
   std::uint32_t run_first = 0;
   std::uint32_t run_last = 0;
 
-  std::vector<std::uint32_t> deferred;  // reserved for `capacity`, never grows past it
+  DeferredIds deferred;  // sized for `capacity`, never grows past it
 
   bool connmark_supported = true;
   std::uint64_t max_delay_ns = 1'000'000;
@@ -77,7 +137,7 @@ VerdictBatcher::VerdictBatcher(std::uint16_t queue_num, std::size_t buffer_bytes
       std::max(buffer_bytes, MaxVerdictMessageSize(kMaxReplacement) + 2 * kPlainMessageMax));
   state_->capacity = std::max<std::size_t>({max_pending, capacity, 1});
   state_->max_pending = std::max<std::size_t>(max_pending, 1);
-  state_->deferred.reserve(state_->capacity);
+  state_->deferred.Reserve(state_->capacity);
 }
 
 VerdictBatcher::~VerdictBatcher() = default;
@@ -104,18 +164,15 @@ AddStatus VerdictBatcher::Add(std::uint32_t id, const Verdict& verdict_in) noexc
       2 * kPlainMessageMax + (plain ? 0 : MaxVerdictMessageSize(verdict.replacement.size()));
   if (s.buffer.size() - s.used < need) return AddStatus::kNeedsFlush;
 
-  bool was_deferred = false;
-  if (auto it = std::find(s.deferred.begin(), s.deferred.end(), id); it != s.deferred.end()) {
-    *it = s.deferred.back();
-    s.deferred.pop_back();
-    was_deferred = true;
-  }
+  s.deferred.Remove(id);
   if (stripped) ++stats_.connmarks_stripped;
   if (oversized) ++stats_.oversized_replacements;
 
   // A batch message covers every queued id up to its last one, so a run may
-  // only grow while nothing received before it is still undecided.
-  const bool may_batch = plain && !was_deferred && s.deferred.empty();
+  // only grow while every id still undecided comes after it: up to the
+  // lowest pending id, never over it (the decided ones after it go out
+  // singly, in the same send).
+  const bool may_batch = plain && (s.deferred.empty() || Before(id, s.deferred.lowest()));
   if (may_batch && s.run_open && id == s.run_last + 1 && SameRunVerdict(verdict, s.run_verdict)) {
     s.run_last = id;
   } else {
@@ -147,7 +204,7 @@ AddStatus VerdictBatcher::Defer(std::uint32_t id) noexcept {
   // Everything in the open run was received before `id`: it may still go
   // out as a batch, but must not grow past `id`.
   s.CloseRun();
-  s.deferred.push_back(id);
+  if (!s.deferred.Push(id)) return AddStatus::kNeedsFlush;
   return AddStatus::kOk;
 }
 

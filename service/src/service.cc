@@ -159,6 +159,7 @@ std::string Service::StartLane(std::size_t slot, const config::VerdictSection& v
   queueio::QueueSocket& socket = *lane.socket;
   WorkerOptions options = MakeWorkerOptions(verdict, slot, queue_num);
   options.receive_batch = lane.plan.queue.batch_size;
+  options.wait_fd = socket.fd();
   const queueio::BindReport& report = socket.bind_report();
   // Without nf_conntrack_netlink the kernel ignores a verdict's connmark:
   // leave it out and count it, so that the metrics say what happened.

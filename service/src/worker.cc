@@ -319,9 +319,15 @@ queueio::ReceiveStatus Worker::ReceiveNext(bool allow_block) noexcept {
     return source_.Receive(batch_, false, 0);
   }
   if (deferred_ != nullptr && deferred_->pending(options_.index) > 0) {
-    // Verdicts may complete on other threads while this one waits: wake up
-    // every millisecond to collect them (one SO_RCVTIMEO change while any
-    // are pending, none otherwise).
+    // Verdicts complete on other threads while this one waits: wait on the
+    // socket and the deferred source's wake-up together (a completion wakes
+    // this thread only when it is asleep). Without a descriptor to wait on,
+    // wake up every millisecond to collect them (one SO_RCVTIMEO change
+    // while any are pending, none otherwise).
+    if (options_.wait_fd >= 0 &&
+        deferred_->Wait(options_.index, options_.wait_fd, options_.stop_check_ms, Now())) {
+      return source_.Receive(batch_, false, 0);
+    }
     return source_.Receive(batch_, true, 1);
   }
   if (const queueio::ReceiveStatus status = WaitWithinBudget();

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <linux/netfilter.h>
 
+#include <unistd.h>
+
+#include <string>
 #include <thread>
 
 #include "kernel_model.h"
@@ -33,10 +36,12 @@ struct AsyncSetup {
   TestDir dir;
   config::Config config;
   std::shared_ptr<ExtensionHost> host;
+  std::shared_ptr<const ChainPlan> plan;
   std::unique_ptr<service::PolicyExchange> exchange;
   metrics::WorkerCounters counters;
 
-  AsyncSetup(const char* mode, std::uint32_t slots, std::uint32_t timeout_ms) {
+  AsyncSetup(const std::string& mode, std::uint32_t slots, std::uint32_t timeout_ms,
+             std::vector<config::ExtensionEntry> after = {}) {
     dir.Add("asyncprobe");
     config.extensions.directory = dir.path();
     config.extensions.pending_slots = slots;
@@ -44,16 +49,23 @@ struct AsyncSetup {
     config.extensions.overflow_verdict.kind = config::VerdictKind::kRepeat;
     config.extensions.timeout_verdict.kind = config::VerdictKind::kStop;
     config.extensions.chain.push_back({"asyncprobe", "", mode, 0, true});
+    for (const auto& entry : after) {
+      dir.Add(entry.name);
+      config.extensions.chain.push_back(entry);
+    }
     host = std::make_shared<ExtensionHost>(config.extensions, HostOptions{1, 0});
     std::vector<std::string> errors;
-    auto plan = host->Prepare(config.extensions, errors);
+    plan = host->Prepare(config.extensions, errors);
     EXPECT_TRUE(errors.empty());
+    exchange = std::make_unique<service::PolicyExchange>(Policy(1), 1);
+  }
+  // A policy of `generation` whose chain is made from `plan`.
+  std::shared_ptr<const service::Policy> Policy(std::uint64_t generation) {
     ExtensionHost* h = host.get();
-    exchange = std::make_unique<service::PolicyExchange>(
-        service::BuildPolicy(config, 1, 1,
-                             [h, plan](const config::Config&, std::size_t w) { return h->MakeChain(plan, w); },
-                             host),
-        1);
+    auto p = plan;
+    return service::BuildPolicy(
+        config, 1, generation,
+        [h, p](const config::Config&, std::size_t w) { return h->MakeChain(p, w); }, host);
   }
   ~AsyncSetup() { exchange.reset(); }
 };
@@ -147,6 +159,112 @@ TEST(AsyncWorkerThread, stop_gives_every_pending_packet_a_verdict) {
   EXPECT_EQ(worker.Run(), service::WorkerExit::kStopped);
   const KernelModel kernel = Check(queue, kPackets);
   for (const auto& [id, code] : kernel.verdicts()) EXPECT_EQ(code, static_cast<std::uint32_t>(NF_STOP)) << id;
+}
+
+TEST(AsyncWorkerThread, next_from_a_completion_continues_the_chain_after_the_extension) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: extensions load only from root-owned directories";
+  // Fewer packets than pending slots and deferrable ids: no overflow verdict.
+  constexpr std::size_t kPackets = 200;
+  // asyncprobe completes NEXT with mark 4; probe_b (group 4: it sees only
+  // packets with that mark) drops; the end verdict (accept) is never reached.
+  AsyncSetup s("next", 256, 60'000, {{"probe_b", "", "drop", 4, true}});
+  queueio::MemoryQueue queue(Datagrams(1, kPackets), 64, false);
+  service::Worker worker(Options(), queue, queue, *s.exchange, s.counters);
+  for (int i = 0; i < 2'000'000; ++i) {
+    const auto status = worker.RunOnce(false);
+    if (status == queueio::ReceiveStatus::kWouldBlock && worker.deferred() == 0) break;
+    if (status == queueio::ReceiveStatus::kWouldBlock) std::this_thread::yield();
+  }
+  worker.Flush();
+  const KernelModel kernel = Check(queue, kPackets);
+  for (const auto& [id, code] : kernel.verdicts()) {
+    EXPECT_EQ(code, static_cast<std::uint32_t>(NF_DROP)) << id;
+  }
+  EXPECT_EQ(s.host->Info("probe_b").text, "calls " + std::to_string(kPackets));
+  EXPECT_EQ(worker.deferred(), 0u);
+}
+
+TEST(AsyncWorkerThread, a_chain_freed_by_a_reload_still_resumes_its_pending_packets) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: extensions load only from root-owned directories";
+  constexpr std::size_t kPackets = 40;
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  {
+    // asyncprobe holds every packet until the test writes to `gate`, then
+    // answers NEXT: probe_b (drop) decides, in the chain the packet pended in.
+    AsyncSetup s("gate=" + std::to_string(gate[0]), 256, 600'000,
+                 {{"probe_b", "", "drop", 0, true}});
+    queueio::MemoryQueue queue(Datagrams(1, kPackets), kPackets / 2, false);
+    service::Worker worker(Options(), queue, queue, *s.exchange, s.counters);
+    worker.RunOnce(false);  // packets 1..20 pend in the first chain
+    EXPECT_EQ(worker.deferred(), kPackets / 2);
+    // A reload: the same extensions in a new chain.
+    std::vector<std::string> errors;
+    s.plan = s.host->Prepare(s.config.extensions, errors);
+    EXPECT_TRUE(errors.empty());
+    s.exchange->Publish(s.Policy(2));
+    worker.RunOnce(false);  // 21..40 under the new chain; the worker reports it
+    EXPECT_EQ(worker.deferred(), kPackets);
+    s.exchange->Reclaim();  // frees the first policy and its chain decider
+    EXPECT_EQ(s.host->retired_chains(), 1u) << "the first chain's links must wait for its packets";
+    const std::string bytes(kPackets, 'x');
+    EXPECT_EQ(::write(gate[1], bytes.data(), bytes.size()), static_cast<ssize_t>(kPackets));
+    for (int i = 0; i < 10'000'000 && worker.deferred() > 0; ++i) {
+      if (worker.RunOnce(false) == queueio::ReceiveStatus::kWouldBlock) std::this_thread::yield();
+    }
+    worker.Flush();
+    const KernelModel kernel = Check(queue, kPackets);
+    for (const auto& [id, code] : kernel.verdicts()) {
+      EXPECT_EQ(code, static_cast<std::uint32_t>(NF_DROP)) << id;
+    }
+    EXPECT_EQ(s.host->Info("probe_b").text, "calls " + std::to_string(kPackets));
+    EXPECT_EQ(s.host->retired_chains(), 0u) << "answered: the first chain is freed";
+  }
+  ::close(gate[0]);
+  ::close(gate[1]);
+}
+
+TEST(AsyncWorkerThread, completions_wake_a_blocked_worker_without_traffic_or_a_timeout) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: extensions load only from root-owned directories";
+  constexpr std::size_t kPackets = 40;
+  // Each job waits for one byte on `gate`: the work ends when the test says.
+  int gate[2];
+  ASSERT_EQ(::pipe(gate), 0);
+  // Stands for the queue socket: it never becomes readable (no traffic).
+  int idle[2];
+  ASSERT_EQ(::pipe(idle), 0);
+  {
+    AsyncSetup s("gate=" + std::to_string(gate[0]), 256, 600'000);
+    queueio::MemoryQueue queue(Datagrams(1, kPackets), 64, false);
+    service::WorkerOptions options = Options();
+    options.receive_batch = 64;
+    options.wait_fd = idle[0];
+    // A wait that ran out of time instead of being woken would take this long
+    // and be counted (wait_stats().timeouts).
+    options.stop_check_ms = 30'000;
+    service::Worker worker(options, queue, queue, *s.exchange, s.counters);
+    int iterations = 0;
+    std::thread loop([&] {
+      worker.RunOnce(false);  // receives every packet; each pends
+      while (worker.deferred() > 0 && ++iterations < 10'000) worker.RunOnce(true);
+    });
+    // Once the worker went to sleep with its packets pending, finish the work.
+    for (int i = 0; i < 10'000'000 && s.host->wait_stats(0).waits == 0; ++i) std::this_thread::yield();
+    const std::string bytes(kPackets, 'x');
+    EXPECT_EQ(::write(gate[1], bytes.data(), bytes.size()), static_cast<ssize_t>(kPackets));
+    loop.join();
+    const ExtensionHost::WaitStats stats = s.host->wait_stats(0);
+    EXPECT_GE(stats.waits, 1u);
+    EXPECT_GE(stats.wakeups, 1u) << "no completion woke the sleeping worker";
+    EXPECT_EQ(stats.timeouts, 0u) << "a wait ended by its timeout, not by a completion";
+    EXPECT_LT(iterations, 10'000);
+    EXPECT_EQ(worker.deferred(), 0u);
+    const KernelModel kernel = Check(queue, kPackets);
+    for (const auto& [id, code] : kernel.verdicts()) {
+      EXPECT_EQ(code, static_cast<std::uint32_t>(NF_ACCEPT)) << id;
+    }
+  }
+  for (int fd : {gate[0], gate[1], idle[0], idle[1]}) ::close(fd);
 }
 
 }  // namespace

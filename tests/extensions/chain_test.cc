@@ -5,6 +5,8 @@
 #include "test_dir.h"
 #include "verdictd/extensions/checksum.h"
 #include "verdictd/extensions/host.h"
+#include "verdictd/queueio/parser.h"
+#include "verdictd/test_fixtures/fixtures.h"
 
 namespace verdictd::extensions {
 namespace {
@@ -116,6 +118,54 @@ TEST(Chain, a_mark_set_with_next_steers_later_groups_and_the_verdict) {
   EXPECT_EQ(v.mark, 2u);
   EXPECT_EQ(chain.Calls("probe_b"), "calls 0");
   EXPECT_EQ(chain.Calls("probe_c"), "calls 1");
+}
+
+TEST(Chain, a_chain_whose_groups_exclude_the_packet_gives_the_end_verdict_untouched) {
+  REQUIRE_ROOT();
+  Chain chain({E("probe_a", "drop", 0x1), E("probe_b", "drop", 0x2)});
+  const queueio::Verdict v = chain.Decide(0x4);
+  EXPECT_EQ(v.kind, queueio::VerdictKind::kRepeat);
+  EXPECT_FALSE(v.set_mark);
+  EXPECT_EQ(chain.Calls("probe_a"), "calls 0");
+  EXPECT_EQ(chain.Calls("probe_b"), "calls 0");
+  EXPECT_EQ(chain.plan->links[0]->counters().workers[0].calls.value(), 0u);
+  // The first link that matches still runs after skipped ones.
+  EXPECT_EQ(chain.Decide(0x2).kind, queueio::VerdictKind::kDrop);
+  EXPECT_EQ(chain.Calls("probe_b"), "calls 1");
+}
+
+TEST(Chain, the_view_carries_the_hardware_address) {
+  REQUIRE_ROOT();
+  Chain chain({E("probe_a", "hwaddr")});
+  const auto bytes = UdpPacket();
+  queueio::PacketView view = View(bytes, 0);
+  const std::uint8_t mac[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x5e};
+  view.hw_addr = std::span<const std::uint8_t>(mac, sizeof mac);
+  queueio::Verdict v = chain.decider->Decide(view);
+  EXPECT_TRUE(v.set_mark);
+  EXPECT_EQ(v.mark, 6u << 24 | 0x02u << 16 | 0x5eu);
+  // A packet without one: length 0, no stale bytes from the last packet.
+  view.hw_addr = {};
+  v = chain.decider->Decide(view);
+  EXPECT_EQ(v.mark, 0u);
+}
+
+TEST(Chain, the_hardware_address_of_a_captured_input_packet_reaches_the_extension) {
+  REQUIRE_ROOT();
+  Chain chain({E("probe_a", "hwaddr")});
+  // Captured at INPUT on lo (an all-zero Ethernet address): give it
+  // distinct bytes where the parser finds them, then parse again.
+  auto bytes = test_fixtures::LoadFixture("input_timestamp");
+  queueio::PacketView view;
+  ASSERT_EQ(queueio::ParsePacketMessage(bytes, view).status, queueio::ParseStatus::kOk);
+  ASSERT_EQ(view.hw_addr.size(), 6u);
+  const std::size_t at = static_cast<std::size_t>(view.hw_addr.data() - bytes.data());
+  bytes[at] = 0xaa;
+  bytes[at + 5] = 0x55;
+  ASSERT_EQ(queueio::ParsePacketMessage(bytes, view).status, queueio::ParseStatus::kOk);
+  const queueio::Verdict v = chain.decider->Decide(view);
+  EXPECT_TRUE(v.set_mark);
+  EXPECT_EQ(v.mark, 6u << 24 | 0xaau << 16 | 0x55u);
 }
 
 TEST(Chain, a_stopped_extension_is_skipped_until_started) {

@@ -85,6 +85,57 @@ TEST(Loader, reports_rejected_parameters_with_usage) {
   EXPECT_NE(error.find("usage: FROM=TO"), std::string::npos) << error;
 }
 
+TEST(Loader, checks_parameters_against_the_declared_table_before_load) {
+  REQUIRE_ROOT();
+  TestDir dir;
+  const std::string file = dir.Add("slowlookup", true);
+  std::string error = LoadErrorOf(dir, "slowlookup", "delay_us=5,colour=red");
+  EXPECT_NE(error.find(file), std::string::npos) << error;
+  EXPECT_NE(error.find("(slowlookup) refused: parameter \"colour\": unknown (known: delay_us, "
+                      "spread, drop_port)"),
+            std::string::npos)
+      << error;
+  error = LoadErrorOf(dir, "slowlookup", "spread=0");
+  EXPECT_NE(error.find("parameter \"spread\": expected unsigned integer in 1..1000, found \"0\""),
+            std::string::npos)
+      << error;
+  error = LoadErrorOf(dir, "slowlookup", "drop_port=80,drop_port=81");
+  EXPECT_NE(error.find("parameter \"drop_port\": given twice"), std::string::npos) << error;
+  error = LoadErrorOf(dir, "slowlookup", "delay_us");
+  EXPECT_NE(error.find("parameter \"delay_us\": expected unsigned integer in 0..10000000, found no value"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(LoadErrorOf(dir, "slowlookup", "delay_us=10,spread=2,drop_port=80"), "");
+  EXPECT_EQ(LoadErrorOf(dir, "slowlookup", ""), "");
+}
+
+TEST(Loader, help_prints_the_declared_parameter_table) {
+  REQUIRE_ROOT();
+  TestDir dir;
+  dir.Add("slowlookup", true);
+  const std::string text = ExtensionHelp(LoadPolicy{dir.path(), 0}, "slowlookup.so");
+  EXPECT_NE(text.find("parameters:\n  delay_us=...  unsigned integer in 0..10000000, default 1000: "
+                      "how long one lookup blocks\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  drop_port=...  unsigned integer in 0..65535: drop packets"), std::string::npos)
+      << text;
+}
+
+TEST(Loader, refuses_a_bad_parameter_table_and_ignores_one_a_1_0_struct_cannot_hold) {
+  REQUIRE_ROOT();
+  TestDir dir;
+  const std::string file = dir.Add("bad_params");
+  dir.Add("old_size");
+  const std::string error = LoadErrorOf(dir, "bad_params");
+  EXPECT_NE(error.find(file), std::string::npos) << error;
+  EXPECT_NE(error.find("declares a bad parameter table: entry 0 (\"level\") has min 9 > max 1"),
+            std::string::npos)
+      << error;
+  // api_size of 1.0: the host never reads past it, so the table is not seen.
+  EXPECT_EQ(LoadErrorOf(dir, "old_size", "anything goes"), "");
+}
+
 TEST(Loader, refuses_missing_functions_and_a_short_struct) {
   REQUIRE_ROOT();
   TestDir dir;

@@ -333,6 +333,13 @@ name = "template"
             self.assertIn("cannot reach the reputation database", text)
             code, text = self.ext("add", "rewrite", "oops")
             self.assertIn("refused to load with parameters \"oops\"", text)
+            # A declared parameter table is checked before the extension's own code runs.
+            code, text = self.ext("add", "slowlookup", "delay_us=5,colour=red")
+            self.assertNotEqual(code, 0)
+            self.assertIn('(slowlookup) refused: parameter "colour": unknown '
+                          '(known: delay_us, spread, drop_port)', text)
+            self.assertIn("delay_us=...  unsigned integer in 0..10000000, default 1000",
+                          self.ext_ok("help", "slowlookup"))
             os.chmod(self.extdir, 0o777)
             code, text = self.ext("add", "flowcount")
             self.assertIn("is writable by group or others (mode 0777)", text)

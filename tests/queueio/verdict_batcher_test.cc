@@ -118,6 +118,66 @@ TEST(VerdictBatcher, never_batches_past_a_deferred_packet) {
   EXPECT_EQ(msgs[1].id, 7u);
 }
 
+TEST(VerdictBatcher, batches_completions_up_to_the_lowest_pending_id_and_the_rest_singly) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  for (std::uint32_t id = 1; id <= 6; ++id) ASSERT_EQ(batcher.Defer(id), AddStatus::kOk);
+  // In completion order: 1, 2, 3 while 4..6 pend, then 6 before 5.
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(2, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(3, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(6, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(7, Verdict::Accept()), AddStatus::kOk);  // received after 6, decided inline
+  EXPECT_EQ(batcher.deferred(), 2u);
+  auto msgs = FlushAndDecode(batcher, sink);
+  // One batch up to 3 (below the lowest pending id, 4), then 6 and 7 singly.
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[0].id, 3u);
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[1].id, 6u);
+  EXPECT_EQ(msgs[2].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[2].id, 7u);
+  // 5 pends while 4 completes: 4 alone (a batch up to 4 covers nothing pending).
+  ASSERT_EQ(batcher.Add(4, Verdict::Drop()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(5, Verdict::Drop()), AddStatus::kOk);
+  EXPECT_EQ(batcher.deferred(), 0u);
+  msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT_BATCH);
+  EXPECT_EQ(msgs[0].id, 5u);
+  EXPECT_EQ(msgs[0].verdict, unsigned{NF_DROP});
+}
+
+TEST(VerdictBatcher, a_pending_id_across_the_wrap_still_bounds_the_batch) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  ASSERT_EQ(batcher.Defer(0xfffffffeu), AddStatus::kOk);
+  ASSERT_EQ(batcher.Defer(0xffffffffu), AddStatus::kOk);
+  ASSERT_EQ(batcher.Defer(0u), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(0xfffffffeu, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_EQ(batcher.Add(0u, Verdict::Accept()), AddStatus::kOk);  // after the pending 0xffffffff
+  auto msgs = FlushAndDecode(batcher, sink);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[0].id, 0xfffffffeu);
+  EXPECT_EQ(msgs[1].type, NFQNL_MSG_VERDICT);
+  EXPECT_EQ(msgs[1].id, 0u);
+  EXPECT_EQ(batcher.deferred(), 1u);
+}
+
+TEST(VerdictBatcher, many_holes_behind_a_slow_pending_id_never_exhaust_the_table) {
+  VerdictBatcher batcher(0, 1 << 16, 8);
+  MemoryQueue sink({}, 1, false);
+  ASSERT_EQ(batcher.Defer(1), AddStatus::kOk);  // never decided in this test
+  for (std::uint32_t id = 2; id < 200; ++id) {
+    ASSERT_EQ(batcher.Defer(id), AddStatus::kOk) << id;
+    ASSERT_EQ(batcher.Add(id, Verdict::Accept()), AddStatus::kOk) << id;
+    EXPECT_EQ(batcher.deferred(), 1u);
+    if (batcher.pending() >= 7) FlushAndDecode(batcher, sink);
+  }
+}
+
 TEST(VerdictBatcher, breaks_run_on_id_gap) {
   VerdictBatcher batcher(0, 4096, 64);
   MemoryQueue sink({}, 1, false);

@@ -31,6 +31,10 @@ struct state {
   struct table* tables[MAX_WORKERS]; /* by worker index; kept across reloads */
 };
 
+static const verdictd_param_t params_table[] = {
+    {"max_flows", VERDICTD_PARAM_UINT, 0, 1, 1u << 20, "4096", "flows tracked per worker"},
+};
+
 static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, const char* params,
                 void** out, char* error, size_t error_size) {
   (void)host_api;
@@ -181,6 +185,8 @@ VERDICTD_EXTENSION_DEFINE = {
     .name = "flowcount",
     .help = "counts packets and bytes per flow; info shows the flows",
     .usage = "[max_flows=N] (per worker, default 4096)",
+    .params = params_table,
+    .param_count = sizeof params_table / sizeof params_table[0],
     .counter_names = NULL,
     .counter_count = 0,
     .load = load,

@@ -29,6 +29,14 @@ struct job {
   int drop;
 };
 
+/* Declared parameters (ABI 1.1): the host refuses a string that does not
+ * fit before load() runs, and `verdictd ctl ext help slowlookup` prints them. */
+static const verdictd_param_t params_table[] = {
+    {"delay_us", VERDICTD_PARAM_UINT, 0, 0, 10000000, "1000", "how long one lookup blocks"},
+    {"spread", VERDICTD_PARAM_UINT, 0, 1, 1000, "1", "packet k waits delay_us * (1 + k % spread)"},
+    {"drop_port", VERDICTD_PARAM_UINT, 0, 0, 65535, NULL, "drop packets to this destination port"},
+};
+
 static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, const char* params,
                 void** out, char* error, size_t error_size) {
   struct state* s = calloc(1, sizeof *s);
@@ -128,6 +136,8 @@ VERDICTD_EXTENSION_DEFINE = {
     .name = "slowlookup",
     .help = "asynchronous lookup that blocks in the host's arena, then accepts or drops",
     .usage = "[delay_us=N][,spread=S][,drop_port=P]",
+    .params = params_table,
+    .param_count = sizeof params_table / sizeof params_table[0],
     .counter_names = NULL,
     .counter_count = 0,
     .load = load,

@@ -6,6 +6,10 @@
  * the new name (file names too), put the inspection into process(), build
  * (see CMakeLists.txt here, or docs/extensions.md), and copy NAME.so into
  * verdictd's extension directory.
+ *
+ * Parameters are declared in a static table (params_table below): the host
+ * checks the configured string against it before load() runs and prints it
+ * with `verdictd ctl ext help template`; load() then only reads the values.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,6 +22,7 @@
 struct state {
   const verdictd_host_api_t* host_api;
   verdictd_host_t* host;
+  uint32_t mark; /* "mark=N": the mark given to the packets passed on; 0 none */
   atomic_ullong packets; /* summed over the workers; info() reads it */
 };
 
@@ -29,12 +34,13 @@ struct instance {
 
 static const char* const counter_names[] = {"packets"};
 
+static const verdictd_param_t params_table[] = {
+    {"mark", VERDICTD_PARAM_UINT, 0, 0, 0xffffffffu, "0",
+     "give the packets passed on this mark (0: leave it)"},
+};
+
 static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, const char* params,
                 void** out, char* error, size_t error_size) {
-  if (params != NULL && params[0] != '\0') {
-    snprintf(error, error_size, "takes no parameters, got \"%s\"", params);
-    return -1;
-  }
   struct state* s = calloc(1, sizeof *s);
   if (s == NULL) {
     snprintf(error, error_size, "out of memory");
@@ -42,6 +48,10 @@ static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, cons
   }
   s->host_api = host_api;
   s->host = host;
+  /* The host checked the string against params_table: "" or "mark=N". */
+  if (params != NULL && strncmp(params, "mark=", 5) == 0) {
+    s->mark = (uint32_t)strtoul(params + 5, NULL, 0);
+  }
   *out = s;
   return 0;
 }
@@ -80,11 +90,14 @@ static verdictd_result_t process(void* instance, verdictd_packet_t* packet,
                                  verdictd_verdict_t* verdict) {
   struct instance* i = instance;
   (void)packet;
-  (void)verdict;
   /* Relaxed add: the workers share this one cache line; an extension that
    * counts at line rate keeps per-instance counts and sums them in info(). */
   atomic_fetch_add_explicit(&i->state->packets, 1, memory_order_relaxed);
   i->state->host_api->count(i->worker, 0, 1);
+  if (i->state->mark != 0) {
+    verdict->flags |= VERDICTD_VERDICT_SET_MARK;
+    verdict->mark = i->state->mark;
+  }
   return VERDICTD_NEXT;
 }
 
@@ -95,7 +108,7 @@ VERDICTD_EXTENSION_DEFINE = {
     .flags = 0,
     .name = "template",
     .help = "passes every packet to the next extension and counts them",
-    .usage = "(no parameters)",
+    .usage = "[mark=N]",
     .counter_names = counter_names,
     .counter_count = 1,
     .load = load,
@@ -107,4 +120,6 @@ VERDICTD_EXTENSION_DEFINE = {
     .reset = reset,
     .info = info,
     .process = process,
+    .params = params_table,
+    .param_count = sizeof params_table / sizeof params_table[0],
 };

@@ -18,6 +18,14 @@
  * carries its version and size the same way: check host->api_size before
  * using a field added after 1.0.
  *
+ * History:
+ *   1.0  the first ABI.
+ *   1.1  the packet view's hw_addr/hw_addrlen are filled (NFQA_HWADDR; a
+ *        1.0 host left them 0: check host->api_version's minor >= 1);
+ *        extensions may declare a static parameter table (params,
+ *        param_count) that the host checks `key=value` parameters against
+ *        before load() and prints with `verdictd ctl ext help NAME`.
+ *
  * Lifecycle (ipqext's init/fini/start/stop/reset/info/help):
  *   load(host, params)      once per process when the extension is added;
  *                           `params` is the configured parameter string
@@ -52,11 +60,11 @@ extern "C" {
 #endif
 
 #define VERDICTD_EXTENSION_API_MAJOR 1
-#define VERDICTD_EXTENSION_API_MINOR 0
+#define VERDICTD_EXTENSION_API_MINOR 1
 #define VERDICTD_EXTENSION_API_VERSION \
   ((uint32_t)((VERDICTD_EXTENSION_API_MAJOR << 16) | VERDICTD_EXTENSION_API_MINOR))
 #define VERDICTD_HOST_API_MAJOR 1
-#define VERDICTD_HOST_API_MINOR 0
+#define VERDICTD_HOST_API_MINOR 1
 #define VERDICTD_HOST_API_VERSION \
   ((uint32_t)((VERDICTD_HOST_API_MAJOR << 16) | VERDICTD_HOST_API_MINOR))
 #define VERDICTD_API_MAJOR_OF(version) ((uint32_t)(version) >> 16)
@@ -120,7 +128,11 @@ typedef struct verdictd_packet {
   uint32_t outdev;
   char indev_name[16]; /* interface names ("" when absent or unknown) */
   char outdev_name[16];
-  uint8_t hw_addrlen; /* hardware (MAC) address of the sender, when known */
+  /* The link-layer source address (NFQA_HWADDR: the sender's MAC at the
+   * input and forward hooks; none at output), hw_addrlen bytes of hw_addr,
+   * the rest zero; hw_addrlen 0 when the kernel sent none. Filled since
+   * host ABI 1.1 (a 1.0 host always left it 0). */
+  uint8_t hw_addrlen;
   uint8_t hw_addr[8];
   int64_t timestamp_ns;  /* CLOCK_REALTIME arrival, when HAS_TIMESTAMP */
   const uint8_t* data;   /* the bytes, the network header first */
@@ -187,6 +199,28 @@ typedef struct verdictd_host_api {
 /* verdictd_extension_api_t.flags */
 #define VERDICTD_EXT_MAY_PEND (1u << 0) /* process() may return PENDING */
 
+/* A declared parameter (ABI 1.1), for extensions whose parameter string is
+ * a comma-separated list of `name=value` and `name` items. The host refuses
+ * a string that does not fit the table (an unknown name, a name given
+ * twice, a value of the wrong type or out of range) before load() runs,
+ * naming the extension and the parameter; load() still gets the whole
+ * string and parses it itself. */
+typedef enum verdictd_param_type {
+  VERDICTD_PARAM_FLAG = 0,   /* `name` alone, no value */
+  VERDICTD_PARAM_UINT = 1,   /* `name=N`, decimal or 0x hex, min <= N <= max */
+  VERDICTD_PARAM_STRING = 2  /* `name=TEXT`, min <= length <= max (max 0: no bound) */
+} verdictd_param_type_t;
+
+typedef struct verdictd_param {
+  const char* name;          /* [A-Za-z0-9_.-]+ */
+  uint32_t type;             /* verdictd_param_type_t */
+  uint32_t reserved0;        /* 0 */
+  uint64_t min;              /* UINT: least value; STRING: least length */
+  uint64_t max;              /* UINT: largest value; STRING: largest length (0: any) */
+  const char* default_value; /* what load() uses when it is absent, as text (help only); may be NULL */
+  const char* help;          /* one line; may be NULL */
+} verdictd_param_t;
+
 typedef struct verdictd_extension_api {
   /* Sanity and version checks. */
   uint32_t api_version; /* VERDICTD_EXTENSION_API_VERSION */
@@ -219,11 +253,21 @@ typedef struct verdictd_extension_api {
   /* Per packet, on the instance's worker thread. Required. */
   verdictd_result_t (*process)(void* instance, verdictd_packet_t* packet,
                                verdictd_verdict_t* verdict);
+
+  /* ABI 1.1 (read only when api_size covers them). The parameter table,
+   * static: NULL (or param_count 0) leaves the parameter string free form,
+   * checked by load() alone. */
+  const verdictd_param_t* params;
+  uint32_t param_count;
+  uint32_t reserved1; /* 0 */
 } verdictd_extension_api_t;
 
 /* The size of the 1.0 struct: the least api_size the host accepts. */
 #define VERDICTD_EXTENSION_API_SIZE_1_0 \
   (offsetof(verdictd_extension_api_t, process) + sizeof(void*))
+/* The size of the 1.1 struct: the host reads the parameter table only then. */
+#define VERDICTD_EXTENSION_API_SIZE_1_1 \
+  (offsetof(verdictd_extension_api_t, reserved1) + sizeof(uint32_t))
 
 #ifdef __cplusplus
 }

@@ -91,6 +91,14 @@ class DeferredVerdicts {
   virtual queueio::Verdict Abandon(std::size_t worker, std::uint32_t id) noexcept = 0;
   // Stop: every packet still pending gets its timeout verdict now.
   virtual std::size_t ExpireAll(std::size_t worker, ReadyVerdicts& ready) noexcept = 0;
+  // The worker's blocking wait while packets are pending: returns once a
+  // verdict is ready, `fd` (the queue socket) is readable, a deadline is due
+  // or `timeout_ms` passed. False when this source cannot wait so (the
+  // worker then uses a short receive timeout instead). The default cannot.
+  virtual bool Wait(std::size_t /*worker*/, int /*fd*/, int /*timeout_ms*/,
+                    std::uint64_t /*now_ns*/) noexcept {
+    return false;
+  }
 };
 
 }  // namespace verdictd::decider

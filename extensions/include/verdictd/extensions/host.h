@@ -96,13 +96,28 @@ class ExtensionHost final : public decider::DeferredVerdicts {
   std::size_t pending(std::size_t worker) const noexcept override;
   queueio::Verdict Abandon(std::size_t worker, std::uint32_t id) noexcept override;
   std::size_t ExpireAll(std::size_t worker, decider::ReadyVerdicts& ready) noexcept override;
+  // poll() on `fd` and the worker's eventfd, which a completion writes only
+  // when the worker is about to sleep.
+  bool Wait(std::size_t worker, int fd, int timeout_ms, std::uint64_t now_ns) noexcept override;
+  // Worker `worker`'s waits with packets pending, the eventfd wake-ups
+  // among them and the waits that ran out of time. Any thread.
+  struct WaitStats {
+    std::uint64_t waits = 0;
+    std::uint64_t wakeups = 0;
+    std::uint64_t timeouts = 0;
+  };
+  WaitStats wait_stats(std::size_t worker) const noexcept;
+  // Control thread: chains a reload freed while packets that may resume
+  // them (an asynchronous NEXT) were pending, after freeing those that no
+  // packet needs any more.
+  std::size_t retired_chains();
 
   // The host services table handed to extensions.
   const verdictd_host_api_t* host_api() const noexcept;
   // Internal (host services): the running host, the arena, the tables.
   static ExtensionHost* Running() noexcept;
   int Submit(LoadedExtension& extension, void (*work)(void*), void* arg) noexcept;
-  void RunJob() noexcept;  // an arena task: runs one submitted job
+  void RunJobs() noexcept;  // an arena task: runs submitted jobs until none is left
   bool Complete(std::uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
                 std::uint32_t new_len) noexcept;
 

@@ -91,6 +91,11 @@ struct WorkerOptions {
   // How long one blocking receive waits before the loop checks for a stop.
   // RequestStop() is also noticed after any received batch.
   int stop_check_ms = 100;
+  // The source's descriptor (the queue socket), readable when a receive
+  // would find packets. With packets waiting for asynchronous verdicts the
+  // worker polls it together with the deferred source's wake-up instead of
+  // a 1 ms receive timeout. -1: unknown (in-memory sources).
+  int wait_fd = -1;
   // Verdict buffer size: enough for batch_capacity verdicts with marks (a
   // full buffer only flushes early).
   std::size_t send_buffer_bytes = 64 * 1024;
