@@ -543,7 +543,7 @@ CommandResult ExtensionHost::Add(const std::string& name, const std::string& par
     return Error("expected " + problem + ", found \"" + name + "\"");
   }
   if (std::string problem = config::ParametersProblem(parameters); !problem.empty()) {
-    return Error("parameters: expected " + problem);
+    return Error("extension " + name + ": parameters: expected " + problem);
   }
   std::lock_guard lock(impl_->mutex);
   Impl& s = *impl_;

@@ -21,6 +21,7 @@
 
 #include "verdictd/config/loader.h"
 #include "verdictd/config/values.h"
+#include "verdictd/service/control_command.h"
 #include "verdictd/service/reload.h"
 
 namespace verdictd::service {
@@ -368,46 +369,62 @@ std::string WorkerCountersStatus(std::span<const QueueCountersRef> queues) {
 
 ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCounters& counters,
                                           std::function<std::string()> extra_status,
-                                          std::function<std::string(std::string_view)> ext) {
-  return [&reloader, &counters, extra_status, ext](std::string_view command) -> std::string {
-    if (command == "ext" || command.substr(0, 4) == "ext ") {
-      if (!ext) return "error: this verdictd has no extension host\n";
-      return ext(command.size() > 4 ? command.substr(4) : std::string_view());
+                                          ExtHandler ext, DaemonHandler daemon) {
+  return [&reloader, &counters, extra_status, ext,
+          daemon](std::string_view line) -> std::string {
+    // Parsed once, before anything runs: what did not parse gets its reason.
+    const ControlParse parse = ParseControlCommand(line);
+    const ControlCommand& command = parse.command;
+    if (parse.recognised && command.verb == ControlVerb::kExt && !ext) {
+      return "error: this verdictd has no extension host\n";
     }
-    if (command == "reload") {
-      const ReloadResult result = reloader.Reload("control socket");
-      return (result.applied ? "ok reloaded: " : "error: reload failed: ") + result.message + "\n";
+    const bool daemon_verb =
+        command.verb == ControlVerb::kTop || command.verb == ControlVerb::kUpgrade;
+    if (!parse.ok() || (parse.recognised && daemon_verb && !daemon)) {
+      // Without the daemon's part (tests), top and upgrade are unknown here.
+      return "error: " + (parse.ok() ? UnknownCommand(line) : parse.error) + "\n";
     }
-    if (command == "status") {
-      const config::Config running = reloader.running();
-      std::string text = "ok\n";
-      text += "config_file " +
-              (reloader.source().file.empty() ? std::string("(embedded defaults)")
-                                              : reloader.source().file) +
-              "\n";
-      text += "reloads " + std::to_string(counters.reloads.value()) + "\n";
-      text += "reload_failures " + std::to_string(counters.reload_failures.value()) + "\n";
-      text += "control_requests " + std::to_string(counters.control_requests.value()) + "\n";
-      text += "generation " + std::to_string(reloader.generation()) + "\n";
-      text += "default_verdict " +
-              config::VerdictSettingText(running.verdict.default_verdict) + "\n";
-      // One line: the errors of a failed reload joined with " | ".
-      std::string last;
-      for (char c : reloader.last_result()) {
-        if (c == '\n') {
-          last += " |";
-        } else {
-          last += c;
-        }
+    switch (command.verb) {
+      case ControlVerb::kExt:
+        return ext(command.ext);
+      case ControlVerb::kTop:
+      case ControlVerb::kUpgrade:
+        return daemon(command);
+      case ControlVerb::kReload: {
+        const ReloadResult result = reloader.Reload("control socket");
+        return (result.applied ? "ok reloaded: " : "error: reload failed: ") + result.message +
+               "\n";
       }
-      if (last.size() > 400) last = last.substr(0, 400) + " ...";
-      text += "last_reload " + last + "\n";
-      if (extra_status) text += extra_status();
-      return text;
+      case ControlVerb::kConfig:
+        return "ok\n" + config::ToToml(reloader.running());
+      case ControlVerb::kStatus:
+        break;
     }
-    if (command == "config") return "ok\n" + config::ToToml(reloader.running());
-    std::string shown(command.substr(0, 40));
-    return "error: unknown command \"" + shown + "\"; commands: reload, status, config, ext\n";
+    const config::Config running = reloader.running();
+    std::string text = "ok\n";
+    text += "config_file " +
+            (reloader.source().file.empty() ? std::string("(embedded defaults)")
+                                            : reloader.source().file) +
+            "\n";
+    text += "reloads " + std::to_string(counters.reloads.value()) + "\n";
+    text += "reload_failures " + std::to_string(counters.reload_failures.value()) + "\n";
+    text += "control_requests " + std::to_string(counters.control_requests.value()) + "\n";
+    text += "generation " + std::to_string(reloader.generation()) + "\n";
+    text += "default_verdict " + config::VerdictSettingText(running.verdict.default_verdict) +
+            "\n";
+    // One line: the errors of a failed reload joined with " | ".
+    std::string last;
+    for (char c : reloader.last_result()) {
+      if (c == '\n') {
+        last += " |";
+      } else {
+        last += c;
+      }
+    }
+    if (last.size() > 400) last = last.substr(0, 400) + " ...";
+    text += "last_reload " + last + "\n";
+    if (extra_status) text += extra_status();
+    return text;
   };
 }
 

@@ -5,6 +5,7 @@
 //
 // Exit codes: 0 clean stop, 1 runtime error (a worker gave up),
 // 2 usage or startup error (bad flags or config, no CAP_NET_ADMIN, queue busy).
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -109,18 +110,57 @@ std::string StatusLine(const service::Service& service, std::uint64_t generation
 }
 
 // Test builds only (VERDICTD_TEST_HOOKS, the verdictd-test-hooks binary):
-// "debug stall QUEUE MS" pauses that queue's worker once, so the watchdog
-// tests can stall a worker deterministically. The release binary has no
-// such command.
+//  - "debug stall QUEUE MS" pauses that queue's worker once, so the watchdog
+//    tests can stall a worker deterministically;
+//  - "debug break QUEUE" puts /dev/null in place of that queue's socket
+//    descriptor (dup2), so every receive and send of its worker fails
+//    (ENOTSOCK) as on a socket gone bad, and the worker gives up after its
+//    errors in a row. The socket itself stays open (and the queue bound)
+//    until the process ends: the queue nobody reads that the daemon's exit
+//    must end.
+// The release binary has no such commands.
+#ifdef VERDICTD_TEST_HOOKS
+std::vector<int> g_broken_sockets;  // kept open, so the queues stay bound
+
+std::string BreakQueueSocket(unsigned queue, service::Service& service) {
+  for (const service::HandedQueue& socket : service.Sockets()) {
+    if (socket.queue != queue) continue;
+    const int kept = ::fcntl(socket.fd, F_DUPFD_CLOEXEC, 0);
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (kept < 0 || null < 0 || ::dup3(null, socket.fd, O_CLOEXEC) < 0) {
+      const std::string why = std::strerror(errno);
+      if (kept >= 0) ::close(kept);
+      if (null >= 0) ::close(null);
+      return "error: cannot break the socket of queue " + std::to_string(queue) + ": " + why +
+             "\n";
+    }
+    ::close(null);
+    g_broken_sockets.push_back(kept);
+    spdlog::warn("test hook: the socket descriptor of queue {} now reads /dev/null", queue);
+    return "ok broke the socket of queue " + std::to_string(queue) + "\n";
+  }
+  return "error: queue " + std::to_string(queue) + " is not running\n";
+}
+#endif
+
 service::ControlServer::Handler WithTestHooks(service::ControlServer::Handler handler,
                                               service::Service& service) {
 #ifdef VERDICTD_TEST_HOOKS
   return [inner = std::move(handler), &service](std::string_view command) -> std::string {
     constexpr std::string_view kStall = "debug stall ";
+    constexpr std::string_view kBreak = "debug break ";
+    unsigned queue = 0, ms = 0;
+    if (command.starts_with(kBreak)) {
+      const std::string_view q = command.substr(kBreak.size());
+      if (std::from_chars(q.data(), q.data() + q.size(), queue).ptr != q.data() + q.size() ||
+          q.empty() || queue > 65535) {
+        return "error: usage: debug break QUEUE\n";
+      }
+      return BreakQueueSocket(queue, service);
+    }
     if (!command.starts_with(kStall)) return inner(command);
     std::string_view rest = command.substr(kStall.size());
     const auto space = rest.find(' ');
-    unsigned queue = 0, ms = 0;
     const std::string_view q = rest.substr(0, space);
     const std::string_view m = space == std::string_view::npos ? "" : rest.substr(space + 1);
     if (std::from_chars(q.data(), q.data() + q.size(), queue).ec != std::errc() ||
@@ -163,32 +203,29 @@ std::vector<std::uint16_t> QueueNumbers(const std::vector<service::QueuePlan>& p
   return queues;
 }
 
-service::ControlServer::Handler WithUpgrade(service::ControlServer::Handler inner,
-                                            service::Service& service) {
-  return [inner = std::move(inner), &service](std::string_view command) -> std::string {
-    if (command != "upgrade" && !command.starts_with("upgrade ")) return inner(command);
-    const std::string binary =
-        command.size() > 8 ? std::string(command.substr(8)) : g_self_exe;
-    {
-      std::lock_guard lock(g_successor_mutex);
-      if (g_successor.pid >= 0) return "error: an upgrade is already under way\n";
-    }
-    spdlog::info("upgrade: starting {}", binary);
-    service::Successor successor;
-    const std::string why = service::StartSuccessor(binary, g_argv, QueueNumbers(service.plan()),
-                                                    kUpgradeTimeoutMs, successor);
-    if (!why.empty()) {
-      spdlog::error("upgrade to {} refused, this process keeps serving: {}", binary, why);
-      return "error: upgrade refused: " + why + "; the running verdictd keeps serving\n";
-    }
-    {
-      std::lock_guard lock(g_successor_mutex);
-      g_successor = successor;
-    }
-    kill(getpid(), SIGUSR2);  // the main loop hands over
-    return "ok new process " + std::to_string(successor.pid) + " (" + binary +
-           ") loaded its configuration; handing the queues over\n";
-  };
+// `ctl upgrade [--binary PATH]` (the control thread): starts the successor
+// and wakes the main loop, which hands over.
+std::string Upgrade(const std::string& requested, service::Service& service) {
+  const std::string binary = requested.empty() ? g_self_exe : requested;
+  {
+    std::lock_guard lock(g_successor_mutex);
+    if (g_successor.pid >= 0) return "error: an upgrade is already under way\n";
+  }
+  spdlog::info("upgrade: starting {}", binary);
+  service::Successor successor;
+  const std::string why = service::StartSuccessor(binary, g_argv, QueueNumbers(service.plan()),
+                                                  kUpgradeTimeoutMs, successor);
+  if (!why.empty()) {
+    spdlog::error("upgrade to {} refused, this process keeps serving: {}", binary, why);
+    return "error: upgrade refused: " + why + "; the running verdictd keeps serving\n";
+  }
+  {
+    std::lock_guard lock(g_successor_mutex);
+    g_successor = successor;
+  }
+  kill(getpid(), SIGUSR2);  // the main loop hands over
+  return "ok new process " + std::to_string(successor.pid) + " (" + binary +
+         ") loaded its configuration; handing the queues over\n";
 }
 
 // Config: the embedded defaults, then --config FILE, then --set, then the
@@ -318,24 +355,26 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
             });
             return text;
           },
-          [&reloader, host](std::string_view request) {
+          [&reloader, host](const extensions::ExtCommand& command) {
             // Hook (extensions): ctl ext ...
-            return extensions::RunExtCommand(*host, request, [&reloader]() -> std::string {
+            return extensions::RunExtCommand(*host, command, [&reloader]() -> std::string {
               const service::ReloadResult result = reloader->Reload("control socket: ext");
               return result.applied ? "" : result.message;
             });
+          },
+          [&service, kernel_table](const service::ControlCommand& command) -> std::string {
+            if (command.verb == service::ControlVerb::kUpgrade) {
+              return Upgrade(command.binary, service);
+            }
+            // (operations) `verdictd ctl top` samples per-queue counters.
+            std::string text = "ok\n";
+            const service::KernelTable table = kernel_table();
+            service.VisitCounters(
+                [&](auto queues) { text += service::QueueSampleLines(queues, table); });
+            return text;
           });
-      // (operations) `verdictd ctl top` samples per-queue counters.
-      handler = [inner = std::move(handler), &service, kernel_table](std::string_view command) {
-        if (command != "top") return inner(command);
-        std::string text = "ok\n";
-        const service::KernelTable table = kernel_table();
-        service.VisitCounters(
-            [&](auto queues) { text += service::QueueSampleLines(queues, table); });
-        return text;
-      };
       control = service::StartControlServer(
-          config.control.socket, WithUpgrade(WithTestHooks(std::move(handler), service), service),
+          config.control.socket, WithTestHooks(std::move(handler), service),
           service_counters, inherited.control_fd);
       inherited.control_fd = -1;
     }
@@ -437,7 +476,13 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
       }
       continue;
     }
-    spdlog::info("{}: stopping: draining queued packets", strsignal(signal));
+    if (service.failed()) {
+      // A worker gave up (it logged which queue and why) and asked for this
+      // stop: exit 1 below, so that the service manager restarts verdictd.
+      spdlog::error("stopping after a worker failed: draining the other queues");
+    } else {
+      spdlog::info("{}: stopping: draining queued packets", strsignal(signal));
+    }
     notifier.Stopping();
     break;
   }

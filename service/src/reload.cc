@@ -113,19 +113,29 @@ ReloadResult Reloader::Reload(std::string_view trigger) {
   // After publishing: added workers start on the new policy, removed ones
   // drain under it.
   std::string queue_warning;
+  std::string queue_failure;
   if (queues_ != nullptr) {
     try {
       queue_warning = queues_->Commit();
     } catch (const std::exception& e) {  // the policy is out: report, do not unwind
-      queue_warning = e.what();
+      queue_failure = e.what();
     }
   }
+  // The policy is published either way: it is what runs now. A queue that
+  // did not start is not running, so the next reload adds it again.
   running_ = std::move(loaded.config);
   if (apply_) apply_(running_);
-  counters_.reloads.Add();
   std::string message = "generation " + std::to_string(generation) + " from " + from +
                         "; changed: " + (changed.empty() ? "nothing" : JoinKeys(changed));
   if (!queue_change.empty()) message += "; " + queue_change;
+  if (!queue_failure.empty()) {
+    counters_.reload_failures.Add();
+    message = queue_failure + " (the rest of the reload applied: " + message + ")";
+    spdlog::error("reload ({}) failed in part: {}", trigger, message);
+    last_result_ = "failed: " + message;
+    return ReloadResult{false, generation, std::move(message)};
+  }
+  counters_.reloads.Add();
   if (!queue_warning.empty()) message += "; warning: " + queue_warning;
   spdlog::info("reload ({}): {}", trigger, message);
   last_result_ = "applied: " + message;

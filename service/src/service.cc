@@ -225,6 +225,10 @@ void Service::RunWorker(Lane& lane) noexcept {
     }
     lane.failed.store(true, std::memory_order_release);
     failed_.store(true, std::memory_order_release);
+    try {  // off the packet path: this worker has ended
+      spdlog::error("the worker of {}; it gave up, verdictd stops", lane.failure);
+    } catch (...) {
+    }
     if (!fatal_reported_.exchange(true) && on_fatal_) on_fatal_();
   }
 }
@@ -347,25 +351,37 @@ std::string Service::Commit() {
   std::string warnings;
   if (stopped_) {
     // Stop() ran in between: it unbound the prepared queues; start nothing.
-    for (std::size_t slot : change.added) lanes_[slot].reset();
+    std::vector<std::uint16_t> added;
+    for (std::size_t slot : change.added) {
+      added.push_back(lanes_[slot]->plan.queue.queue_num);
+      lanes_[slot].reset();
+    }
     TrimFreeSlots();
-    return "verdictd is stopping; the queue change was not applied";
+    throw std::runtime_error("verdictd is stopping; the queue change was not applied" +
+                             (added.empty() ? std::string()
+                                            : " (" + NameQueues(added) + " unbound again)"));
   }
   auto warn = [&](const std::string& warning) {
     spdlog::warn("{}", warning);
     warnings += (warnings.empty() ? "" : "; ") + warning;
   };
+  std::string failures;  // the added queues that did not start
   for (std::size_t slot : change.added) {
     Lane& lane = *lanes_[slot];
     try {
+      if (test_start_hook_) test_start_hook_(lane.plan.queue.queue_num);
       if (const std::string warning = StartLane(slot, change.verdict); !warning.empty()) {
         warn(warning);
       }
     } catch (const std::exception& e) {
       // The policy is already published; the other changes still apply.
-      warn("queue " + std::to_string(lane.plan.queue.queue_num) +
-           ": cannot start its worker (" + e.what() + "); it was unbound, reload to retry");
+      const std::string failure = "queue " + std::to_string(lane.plan.queue.queue_num) +
+                                  ": cannot start its worker (" + e.what() +
+                                  "); it was unbound, reload to retry";
+      spdlog::error("{}", failure);
+      failures += (failures.empty() ? "" : "; ") + failure;
       if (lane.thread.joinable()) StopLane(slot);
+      if (lane.worker) exchange_->Retire(slot);  // activated, never to run
       lane.socket->Unbind();
       lanes_[slot].reset();
       continue;
@@ -385,7 +401,13 @@ std::string Service::Commit() {
     lanes_[slot].reset();
   }
   TrimFreeSlots();
+  if (!failures.empty()) throw std::runtime_error(failures);
   return warnings;
+}
+
+void Service::set_start_hook_for_test(std::function<void(std::uint16_t queue)> hook) {
+  std::lock_guard lock(mutex_);
+  test_start_hook_ = std::move(hook);
 }
 
 void Service::Abort() noexcept {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "verdictd/config/values.h"
 #include "verdictd/service/control.h"
 #include "verdictd/service/control_cli.h"
 #include "verdictd/service/decider.h"
@@ -136,7 +137,7 @@ TEST_F(ReloadTest, flags_stay_in_force_across_reloads) {
   ASSERT_TRUE(reloader.Reload("test").applied);
   EXPECT_EQ(reloader.running().verdict.unparseable_verdict.kind, config::VerdictKind::kDrop);
   EXPECT_EQ(reloader.running().log.level, config::LogLevel::kDebug);
-  EXPECT_EQ(reloader.running().verdict.default_verdict.kind, config::VerdictKind::kDrop);
+  EXPECT_EQ(config::VerdictSettingText(reloader.running().verdict.default_verdict), "drop");
 }
 
 TEST_F(ReloadTest, batching_changes_apply_live_up_to_the_worker_capacity) {
@@ -175,6 +176,7 @@ class RecordingQueueChanger final : public QueueChanger {
   }
   std::string Commit() override {
     calls.push_back("commit@" + std::to_string(exchange_.generation()));
+    if (!commit_failure.empty()) throw std::runtime_error(commit_failure);
     return "";
   }
   void Abort() noexcept override { calls.push_back("abort"); }
@@ -182,6 +184,7 @@ class RecordingQueueChanger final : public QueueChanger {
 
   std::vector<std::string> calls;
   std::string refuse;
+  std::string commit_failure;
   std::size_t prepared_queues = 0;
 
  private:
@@ -204,6 +207,36 @@ TEST_F(ReloadTest, queue_changes_bind_before_the_policy_and_start_after_it) {
   EXPECT_EQ(queues.prepared_queues, 2u);
   EXPECT_NE(result.message.find("; adds queue 9"), std::string::npos) << result.message;
   EXPECT_EQ(exchange_->Current(0).deciders.size(), 3u);
+}
+
+TEST_F(ReloadTest, failed_queue_commit_fails_the_reload_but_keeps_the_published_policy) {
+  RecordingQueueChanger queues(*exchange_);
+  Reloader reloader(
+      source_, reloader_->running(), *exchange_,
+      [&queues](const config::Config& c, std::uint64_t g) {
+        return Build(c, g, queues.slot_count());
+      },
+      counters_, {}, &queues);
+  queues.commit_failure =
+      "queue 9: cannot start its worker (Resource temporarily unavailable); it was unbound, "
+      "reload to retry";
+  Write("[verdict]\ndefault = \"drop\"\n[[queues]]\nfirst = 0\ncount = 1\n[[queues]]\nfirst = 9\n"
+        "count = 1\n");
+  const ReloadResult result = reloader.Reload("test");
+  EXPECT_FALSE(result.applied);
+  EXPECT_EQ(queues.calls, (std::vector<std::string>{"prepare@1", "commit@2"}));
+  EXPECT_EQ(result.message.rfind(queues.commit_failure + " (the rest of the reload applied: "
+                                 "generation 2 from ", 0),
+            0u)
+      << result.message;
+  // The policy was published before the commit and stays: it is what runs.
+  EXPECT_EQ(result.generation, 2u);
+  EXPECT_EQ(exchange_->generation(), 2u);
+  EXPECT_EQ(config::VerdictSettingText(reloader.running().verdict.default_verdict), "drop");
+  EXPECT_EQ(counters_.reload_failures.value(), 1u);
+  EXPECT_EQ(counters_.reloads.value(), 0u);
+  EXPECT_EQ(reloader.last_result().rfind("failed: queue 9: cannot start its worker", 0), 0u)
+      << reloader.last_result();
 }
 
 TEST_F(ReloadTest, refused_queue_change_changes_nothing) {

@@ -14,7 +14,9 @@
 
 #include "../queueio/netns.h"
 #include "verdictd/queueio/kernel_queue_stats.h"
+#include "verdictd/metrics/service_counters.h"
 #include "verdictd/service/build_policy.h"
+#include "verdictd/service/reload.h"
 #include "verdictd/service/service.h"
 
 namespace verdictd::service {
@@ -92,11 +94,10 @@ class ServiceThreads : public ::testing::Test {
     spdlog::set_level(spdlog::level::warn);
   }
 
-  // Starts the Service on the steady queue alone, with room in the policy
-  // exchange for `slots` workers.
-  Service& StartSteadyQueue(std::size_t slots) {
+  // Starts the Service on the steady queue alone (or on `initial`'s
+  // queues), with room in the policy exchange for `slots` workers.
+  Service& StartSteadyQueue(std::size_t slots, const config::Config& initial = WithQueues(false)) {
     const std::vector<int> cpus = AllowedCpus();
-    const config::Config initial = WithQueues(false);
     service_ = std::make_unique<Service>(PlanQueues(initial, cpus), initial.verdict, cpus);
     service_->Open();
     exchange_ = std::make_unique<PolicyExchange>(BuildPolicy(initial, 1, 1), 1, slots);
@@ -104,6 +105,20 @@ class ServiceThreads : public ::testing::Test {
     return *service_;
   }
 
+  // A reload's view: the embedded defaults with `queues_` as [[queues]]
+  // (what the "file" says; change it, then reload).
+  ConfigSource Source() {
+    ConfigSource source;
+    source.apply_flags = [this](config::Config& c) { c.queues = queues_; };
+    return source;
+  }
+  config::Config Load(const ConfigSource& source) {
+    config::LoadResult loaded = LoadEffectiveConfig(source);
+    EXPECT_TRUE(loaded.ok()) << config::FormatDiagnostics(loaded.diagnostics);
+    return loaded.config;
+  }
+
+  std::vector<config::QueueRange> queues_ = WithQueues(false).queues;
   // Declared first: the service's workers use it until they stop.
   std::unique_ptr<PolicyExchange> exchange_;
   std::unique_ptr<Service> service_;
@@ -208,6 +223,120 @@ TEST_F(ServiceThreads, refuses_more_queues_than_the_exchange_has_worker_slots) {
   EXPECT_FALSE(KernelHasQueue(kAddedQueue));
   EXPECT_EQ(service.size(), 1u);
   service.Stop();
+}
+
+// A stop (SIGTERM) that lands between a reload's Prepare() (queue 42 bound,
+// no worker yet) and its Commit(): the stop wins. Every packet the steady
+// queue had gets its verdict, the prepared queue is unbound, nothing starts
+// afterwards, and the reload says it was not applied.
+TEST_F(ServiceThreads, a_stop_between_a_reloads_prepare_and_commit_wins) {
+  const ConfigSource source = Source();
+  const config::Config initial = Load(source);
+  Service& service = StartSteadyQueue(8, initial);
+  const int steady_rx = queueio::testing::UdpReceiver(kSteadyPort);
+  ASSERT_GE(steady_rx, 0);
+  queueio::testing::SendUdp(kSteadyPort, 200, 64);
+
+  metrics::ServiceCounters counters;
+  bool stopped_in_between = false;
+  Reloader reloader(
+      source, initial, *exchange_,
+      [&](const config::Config& next, std::uint64_t generation) {
+        // Prepare() has bound the added queue: the stop arrives now.
+        EXPECT_TRUE(KernelHasQueue(kAddedQueue));
+        service.Stop();
+        stopped_in_between = true;
+        return BuildPolicy(next, service.slot_count(), generation);
+      },
+      counters, {}, &service);
+  queues_ = WithQueues(true).queues;
+  const ReloadResult result = reloader.Reload("test");
+  ASSERT_TRUE(stopped_in_between);
+  EXPECT_FALSE(result.applied) << result.message;
+  EXPECT_NE(result.message.find("verdictd is stopping; the queue change was not applied "
+                                "(queue 42 unbound again)"),
+            std::string::npos)
+      << result.message;
+  EXPECT_EQ(counters.reload_failures.value(), 1u);
+  EXPECT_EQ(counters.reloads.value(), 0u);
+
+  EXPECT_FALSE(KernelHasQueue(kAddedQueue)) << "the prepared queue was left bound";
+  EXPECT_FALSE(KernelHasQueue(kSteadyQueue));
+  EXPECT_EQ(service.size(), 1u) << "the prepared queue was started after the stop";
+  EXPECT_EQ(ReceiveUpTo(steady_rx, 200), 200);
+  EXPECT_EQ(PacketsOf(service, kSteadyQueue), 200u);
+  EXPECT_FALSE(service.failed()) << service.failure();
+
+  // Stopped for good: a later reload changes no queue.
+  const ReloadResult later = reloader.Reload("test");
+  EXPECT_FALSE(later.applied);
+  EXPECT_NE(later.message.find("verdictd is not running"), std::string::npos) << later.message;
+  EXPECT_FALSE(KernelHasQueue(kAddedQueue));
+  close(steady_rx);
+}
+
+// An added queue whose worker cannot start (as when no thread can be
+// created) during a reload's Commit(): the reload is reported failed naming
+// the queue, the queue is unbound again, the steady queue serves on
+// untouched, and the next reload adds the queue.
+TEST_F(ServiceThreads, a_worker_that_fails_to_start_fails_the_reload_and_the_others_serve_on) {
+  const ConfigSource source = Source();
+  const config::Config initial = Load(source);
+  Service& service = StartSteadyQueue(8, initial);
+  const int steady_rx = queueio::testing::UdpReceiver(kSteadyPort);
+  const int added_rx = queueio::testing::UdpReceiver(kAddedPort);
+  ASSERT_GE(steady_rx, 0);
+  ASSERT_GE(added_rx, 0);
+  metrics::ServiceCounters counters;
+  Reloader reloader(
+      source, initial, *exchange_,
+      [&service](const config::Config& next, std::uint64_t generation) {
+        return BuildPolicy(next, service.slot_count(), generation);
+      },
+      counters, {}, &service);
+
+  service.set_start_hook_for_test([](std::uint16_t queue) {
+    if (queue == kAddedQueue) throw std::runtime_error("Resource temporarily unavailable");
+  });
+  queues_ = WithQueues(true).queues;
+  ReloadResult result = reloader.Reload("test");
+  EXPECT_FALSE(result.applied) << result.message;
+  EXPECT_NE(result.message.find("queue 42: cannot start its worker (Resource temporarily "
+                                "unavailable); it was unbound, reload to retry"),
+            std::string::npos)
+      << result.message;
+  EXPECT_EQ(result.generation, 2u);  // the policy went out and stays
+  EXPECT_EQ(counters.reload_failures.value(), 1u);
+  EXPECT_EQ(counters.reloads.value(), 0u);
+  EXPECT_NE(reloader.last_result().find("failed: queue 42"), std::string::npos)
+      << reloader.last_result();
+  EXPECT_FALSE(KernelHasQueue(kAddedQueue)) << "the half-started queue was left bound";
+  EXPECT_TRUE(KernelHasQueue(kSteadyQueue));
+  EXPECT_EQ(service.size(), 1u);
+  EXPECT_EQ(service.slot_count(), 1u) << "the failed queue's slot was not freed";
+
+  // The steady queue serves on: exact counts through it.
+  queueio::testing::SendUdp(kSteadyPort, 200, 64);
+  EXPECT_EQ(ReceiveUpTo(steady_rx, 200), 200);
+  EXPECT_EQ(PacketsOf(service, kSteadyQueue), 200u);
+
+  // The next reload adds the queue that did not start.
+  service.set_start_hook_for_test({});
+  result = reloader.Reload("test");
+  ASSERT_TRUE(result.applied) << result.message;
+  EXPECT_NE(result.message.find("adds queue 42"), std::string::npos) << result.message;
+  EXPECT_TRUE(KernelHasQueue(kAddedQueue));
+  queueio::testing::SendUdp(kAddedPort, 100, 64);
+  EXPECT_EQ(ReceiveUpTo(added_rx, 100), 100);
+  EXPECT_EQ(PacketsOf(service, kAddedQueue), 100u);
+  EXPECT_EQ(PacketsOf(service, kSteadyQueue), 200u);
+
+  service.Stop();
+  EXPECT_FALSE(KernelHasQueue(kSteadyQueue));
+  EXPECT_FALSE(KernelHasQueue(kAddedQueue));
+  EXPECT_FALSE(service.failed()) << service.failure();
+  close(steady_rx);
+  close(added_rx);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The local control socket and its client (`verdictd ctl`).
 //
 // Protocol: a client connects to the unix stream socket, sends one command
-// line ("reload", "status" or "config", at most 256 bytes, ending in '\n' or
+// line (control_command.h: "reload", "status", ..., at most 256 bytes, ending in '\n' or
 // the end of its writes), and reads the reply until the server closes. The
 // reply's first line is "ok" or "error: <why>", optionally followed by
 // details (for "ok", the rest of the first line may carry a summary).
@@ -32,6 +32,7 @@
 
 #include "verdictd/metrics/service_counters.h"
 #include "verdictd/metrics/worker_counters.h"
+#include "verdictd/service/control_command.h"
 #include "verdictd/service/service.h"
 
 namespace verdictd::service {
@@ -95,12 +96,21 @@ std::unique_ptr<ControlServer> StartControlServer(const std::string& path,
                                                   metrics::ServiceCounters& counters,
                                                   int inherited_fd = -1);
 
-// The commands of a running daemon: reload (through `reloader`), status, config.
-// `extra_status` (optional) appends lines to the status reply, e.g. the
-// workers' counters from WorkerCountersStatus().
+// Runs `ctl ext ...` (already parsed) and returns the reply.
+using ExtHandler = std::function<std::string(const extensions::ExtCommand&)>;
+// Runs the commands only the daemon's main can (top, upgrade).
+using DaemonHandler = std::function<std::string(const ControlCommand&)>;
+
+// The commands of a running daemon: each line is parsed first
+// (ParseControlCommand; a refusal is its reason), then reload (through
+// `reloader`), status and config run here, ext through `ext`, top and
+// upgrade through `daemon`. `extra_status` (optional) appends lines to the
+// status reply, e.g. the workers' counters from WorkerCountersStatus().
+// Without `ext`, any ext request gets "no extension host"; without
+// `daemon`, top and upgrade are unknown commands.
 ControlServer::Handler MakeControlHandler(Reloader& reloader, metrics::ServiceCounters& counters,
                                           std::function<std::string()> extra_status = {},
-                                          std::function<std::string(std::string_view)> ext = {});
+                                          ExtHandler ext = {}, DaemonHandler daemon = {});
 
 // Status lines of the running queues: "workers N", "queues 0,1", then
 // counters summed over all workers: "packets N", "verdicts_accept N", ...

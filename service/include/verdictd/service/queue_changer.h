@@ -23,6 +23,10 @@ class QueueChanger {
   virtual std::string Prepare(const config::Config& next) = 0;
   // Starts the workers of the added queues and drains and stops the removed
   // ones; the queues that stay are not touched. Returns "" or a warning.
+  // Throws std::runtime_error naming the queues when an added queue could
+  // not start (it is unbound again; everything else was applied) or when
+  // the service stopped since Prepare() (nothing was started; the prepared
+  // queues are unbound).
   virtual std::string Commit() = 0;
   // Unbinds what Prepare() bound.
   virtual void Abort() noexcept = 0;

@@ -13,7 +13,10 @@
 // untouched. A change to a restart-only key ([metrics], [control], [process],
 // or the settings of a queue that stays) refuses the whole reload and names
 // the keys (see config/changes.h). An invalid file changes nothing. Both
-// count as reload failures.
+// count as reload failures. So does a queue change whose commit fails (an
+// added queue's worker did not start, or verdictd stopped in between): the
+// new policy is already published and stays, the result says which queue
+// did not start and `applied` is false; the next reload adds it again.
 #pragma once
 
 #include <cstdint>

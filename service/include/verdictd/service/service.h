@@ -116,6 +116,10 @@ class Service final : public QueueChanger {
   bool conntrack_supported() const;
   // Test seam (see Worker::RequestTestStall); false when `queue` does not run.
   bool RequestTestStall(std::uint16_t queue, std::uint32_t ms);
+  // Test seam: Commit() calls `hook` with the queue number before it starts
+  // each added queue's worker; a throw fails that start, as a thread that
+  // cannot be created would. Only tests set it.
+  void set_start_hook_for_test(std::function<void(std::uint16_t queue)> hook);
 
   // True once a worker gave up with an error; failure() says why.
   bool failed() const noexcept { return failed_.load(std::memory_order_acquire); }
@@ -147,6 +151,7 @@ class Service final : public QueueChanger {
   bool stopped_ = false;
   QueueObserver observer_;
   std::function<void()> on_fatal_;
+  std::function<void(std::uint16_t)> test_start_hook_;
   std::atomic<bool> failed_{false};
   std::atomic<bool> fatal_reported_{false};
 };
