@@ -3,7 +3,7 @@
 // engine's settings, as plain typed values with their source position.
 //
 // The config loader fills this (see src/rule_section.h); the rule engine
-// (service/rules) compiles it into lookup structures. Syntax errors (bad CIDR,
+// (rules/) compiles it into lookup structures. Syntax errors (bad CIDR,
 // bad port range, unknown action) are caught while parsing; what needs the
 // machine or a compiler (interface names, regexes, set files) is checked when
 // the rule engine compiles. Plain data: copyable, comparable.
