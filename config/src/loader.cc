@@ -15,6 +15,7 @@
 #include "rule_section.h"
 #include "suggest.h"
 #include "toml_syntax.h"
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/config/limits.h"
 #include "verdictd/config/values.h"
 
@@ -40,8 +41,8 @@ constexpr std::array<std::string_view, 2> kMetricsKeys{"enabled", "listen"};
 constexpr std::array<std::string_view, 2> kControlKeys{"enabled", "socket"};
 constexpr std::array<std::string_view, 1> kLogKeys{"level"};
 constexpr std::array<std::string_view, 1> kProcessKeys{"user"};
-constexpr std::array<std::string_view, 5> kVerdictWords{"accept", "drop", "repeat", "stop",
-                                                        "queue:N"};
+constexpr std::array<std::string_view, base::kVerdictKindCount> kVerdictWords =
+    base::VerdictSettingWords();
 constexpr std::array<std::string_view, 2> kCopyModeWords{"packet", "meta"};
 constexpr std::array<std::string_view, 6> kLogWords{"trace", "debug", "info",
                                                     "warn",  "error", "off"};

@@ -14,6 +14,9 @@
 #include <set>
 #include <sstream>
 
+#include "verdictd/base/verdict_kind.h"
+#include "verdictd/config/values.h"
+
 namespace verdictd::config {
 namespace {
 
@@ -323,30 +326,27 @@ std::optional<VerdictSpec> ParseVerdict(const toml::node& node, const std::strin
                                         Reporter& r, bool allow_rules = false) {
   auto text = node.value_exact<std::string>();
   if (text) {
-    if (*text == "accept") return VerdictSpec{PlainVerdict::kAccept, 0};
-    if (*text == "drop") return VerdictSpec{PlainVerdict::kDrop, 0};
-    if (*text == "repeat") return VerdictSpec{PlainVerdict::kRepeat, 0};
-    if (*text == "stop") return VerdictSpec{PlainVerdict::kStop, 0};
+    // NAME or NAME:N (the target queue, decimal or 0x hex) by the verdict
+    // kinds' table.
+    const std::size_t colon = text->find(':');
+    const std::optional<PlainVerdict> kind = base::ParseVerdictKind(text->substr(0, colon));
     std::uint64_t queue = 0;
-    if (text->rfind("queue:", 0) == 0 && ParseUnsigned(text->substr(6), queue) && queue <= 65535) {
-      return VerdictSpec{PlainVerdict::kQueue, static_cast<std::uint16_t>(queue)};
+    if (kind && !base::VerdictKindInfoOf(*kind).has_target_queue && colon == std::string::npos) {
+      return VerdictSpec{*kind, 0};
+    }
+    if (kind && base::VerdictKindInfoOf(*kind).has_target_queue && colon != std::string::npos &&
+        ParseUnsigned(std::string_view(*text).substr(colon + 1), queue) && queue <= 65535) {
+      return VerdictSpec{*kind, static_cast<std::uint16_t>(queue)};
     }
   }
   r.Error(node, key,
-          std::string("expected \"accept\", \"drop\", \"repeat\", \"stop\" or \"queue:N\"") +
-              (allow_rules ? " or \"rules\"" : "") + ", found " + Describe(node));
+          "expected " + VerdictSettingChoices(true) + (allow_rules ? " or \"rules\"" : "") +
+              ", found " + Describe(node));
   return std::nullopt;
 }
 
 std::string VerdictText(const VerdictSpec& v) {
-  switch (v.kind) {
-    case PlainVerdict::kAccept: return "accept";
-    case PlainVerdict::kDrop: return "drop";
-    case PlainVerdict::kRepeat: return "repeat";
-    case PlainVerdict::kStop: return "stop";
-    case PlainVerdict::kQueue: return "queue:" + std::to_string(v.queue);
-  }
-  return "accept";
+  return VerdictSettingText(VerdictSetting{v.kind, v.queue});
 }
 
 void ParseAddresses(const toml::node& node, const std::string& key, std::vector<Cidr>& cidrs,
@@ -585,9 +585,13 @@ void ParseRule(const toml::table& table, const std::string& key, RuleSpec& rule,
     } else if (name == "then") {
       if (requires_action(value, name, {ActionKind::kMark})) {
         auto text = value.value_exact<std::string>();
-        if (text && *text == "accept") rule.action.then = PlainVerdict::kAccept;
-        else if (text && *text == "repeat") rule.action.then = PlainVerdict::kRepeat;
-        else r.Error(value, full, "expected \"accept\" or \"repeat\", found " + Describe(value));
+        const std::optional<PlainVerdict> then =
+            text ? base::ParseVerdictKind(*text) : std::nullopt;
+        if (then == PlainVerdict::kAccept || then == PlainVerdict::kRepeat) {
+          rule.action.then = *then;
+        } else {
+          r.Error(value, full, "expected \"accept\" or \"repeat\", found " + Describe(value));
+        }
       }
     } else if (name == "rate" || name == "burst") {
       if (requires_action(value, name, {ActionKind::kRateLimit})) {
@@ -946,7 +950,7 @@ toml::table RuleToTable(const RuleSpec& rule) {
     case ActionKind::kQueue: t.insert("queue", static_cast<std::int64_t>(a.queue)); break;
     case ActionKind::kMark:
       t.insert("set_mark", MaskedText(a.mark));
-      t.insert("then", a.then == PlainVerdict::kRepeat ? "repeat" : "accept");
+      t.insert("then", std::string(base::VerdictKindName(a.then)));
       break;
     case ActionKind::kRateLimit:
       t.insert("rate", a.rate);

@@ -1,22 +1,14 @@
 #include "chain_decider.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
+#include "verdictd/base/clock.h"
 #include "verdictd/queueio/packet.h"
 
 namespace verdictd::extensions {
 namespace {
-
-std::uint64_t Now() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 void CopyName(const ChainPlan& plan, std::uint32_t index, char (&out)[16]) noexcept {
   if (index != 0 && index < plan.interface_names.size()) {
@@ -152,9 +144,9 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
     counters.calls.Add();
     verdictd_result_t r;
     if (calls % kTimingSample == 0) {
-      const std::uint64_t start = Now();
+      const std::uint64_t start = base::MonotonicNanos();
       r = link.extension->api().process(link.instance, &current->packet, &out);
-      counters.process_time.Observe(Now() - start);
+      counters.process_time.Observe(base::MonotonicNanos() - start);
     } else {
       r = link.extension->api().process(link.instance, &current->packet, &out);
     }
@@ -173,8 +165,8 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
       ResultContext pending = result;
       pending.gso_or_truncated =
           (current->packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
-      table_->Begin(slot, view.id, Now() + plan_->timeout_ns, pending, plan_->timeout_verdict,
-                    plan_->overflow_verdict, link.counters);
+      table_->Begin(slot, view.id, base::MonotonicNanos() + plan_->timeout_ns, pending,
+                    plan_->timeout_verdict, plan_->overflow_verdict, link.counters);
       return {queueio::Verdict{}, true};
     }
     if (r == VERDICTD_NEXT) {

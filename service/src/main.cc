@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "verdictd/config/config.h"
+#include "verdictd/config/values.h"
 #include "verdictd/extensions/commands.h"
 #include "verdictd/extensions/host.h"
 #include "verdictd/metrics/collectors.h"
@@ -376,7 +377,7 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
   }
   spdlog::info("running {} worker(s) on queues {}..{}, default verdict {}", plan.size(),
                plan.front().queue.queue_num, plan.back().queue.queue_num,
-               service::VerdictSettingName(config.verdict.default_verdict));
+               config::VerdictSettingText(config.verdict.default_verdict));
 
   // (operations) The watchdog is pinged only while every worker progresses.
   const std::uint64_t watchdog_usec = notifier.watchdog_usec();

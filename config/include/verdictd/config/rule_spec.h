@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "verdictd/base/verdict_kind.h"
+
 namespace verdictd::config {
 
 // Where something was written: "file:line:column".
@@ -75,8 +77,9 @@ enum class ActionKind : std::uint8_t {
   kInspect,    // hand the packet to the extension chain (accept without one)
 };
 
-// A plain verdict as the rule engine's settings and actions name it.
-enum class PlainVerdict : std::uint8_t { kAccept, kDrop, kRepeat, kQueue, kStop };
+// A plain verdict as the rule engine's settings and actions name it: one of
+// the project's verdict kinds (base/verdict_kind.h).
+using PlainVerdict = base::VerdictKind;
 struct VerdictSpec {
   PlainVerdict kind = PlainVerdict::kAccept;
   std::uint16_t queue = 0;  // kQueue only

@@ -8,14 +8,16 @@
 #include <atomic>
 #include <cstdint>
 
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/metrics/latency_histogram.h"
 #include "verdictd/metrics/relaxed_counter.h"
 
 namespace verdictd::metrics {
 
-// Order matches queueio::VerdictKind (checked by a static_assert in service).
-inline constexpr std::array<const char*, 5> kVerdictLabels = {"accept", "drop", "repeat", "queue",
-                                                              "stop"};
+// The `verdict` label of each verdict kind, indexed by the kind (the one
+// name table, base/verdict_kind.h).
+inline constexpr std::array<const char*, base::kVerdictKindCount> kVerdictLabels =
+    base::VerdictKindNames();
 
 struct alignas(64) WorkerCounters {
   RelaxedCounter packets;          // packets received and parsed
