@@ -36,6 +36,7 @@
 #include "verdictd/service/logging.h"
 #include "verdictd/service/notify.h"
 #include "verdictd/service/policy_exchange.h"
+#include "verdictd/service/queue_log.h"
 #include "verdictd/service/queue_status.h"
 #include "verdictd/service/reload.h"
 #include "verdictd/service/rule_hooks.h"

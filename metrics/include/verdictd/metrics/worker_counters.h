@@ -1,7 +1,10 @@
 // What one worker (one queue) counts on its hot path. One instance per worker,
 // cache-line aligned so two workers never share a line; the worker is the only
-// writer, the scrape reads. Adding a field here and in the collector is all
-// a new per-queue metric needs.
+// writer, the scrape reads. A new plain per-queue counter is a field here,
+// a member and an Add() line in QueueSnapshot and a row in kFields (both in
+// metrics/src/collectors.cc), and the code that counts it; the stop log
+// (service/queue_log.cc) and `ctl status` (service/queue_status.cc) list the
+// counters they show by hand.
 #pragma once
 
 #include <array>
