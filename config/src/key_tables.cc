@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "toml_reader.h"
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/config/limits.h"
 #include "verdictd/config/values.h"
 
@@ -27,8 +28,8 @@ using SectionOf = typename MemberOf<decltype(M)>::Section;
 template <auto M>
 using ValueOf = typename MemberOf<decltype(M)>::Value;
 
-constexpr std::array<std::string_view, 5> kVerdictWords{"accept", "drop", "repeat", "stop",
-                                                        "queue:N"};
+constexpr std::array<std::string_view, base::kVerdictKindCount> kVerdictWords =
+    base::VerdictSettingWords();
 constexpr std::array<std::string_view, 2> kCopyModeWords{"packet", "meta"};
 constexpr std::array<std::string_view, 6> kLogWords{"trace", "debug", "info",
                                                     "warn",  "error", "off"};

@@ -16,6 +16,7 @@
 #include "rule_section.h"
 #include "toml_reader.h"
 #include "toml_syntax.h"
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/config/limits.h"
 #include "verdictd/config/values.h"
 

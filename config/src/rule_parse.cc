@@ -15,6 +15,7 @@
 
 #include "rule_values.h"
 #include "suggest.h"
+#include "verdictd/base/verdict_kind.h"
 
 namespace verdictd::config {
 namespace {
@@ -302,9 +303,12 @@ void ParseThen(RuleParse& p, const toml::node& value, std::string_view name,
                const std::string& full) {
   if (!p.RequiresAction(value, name, {ActionKind::kMark})) return;
   auto text = value.value_exact<std::string>();
-  if (text && *text == "accept") p.rule.action.then = PlainVerdict::kAccept;
-  else if (text && *text == "repeat") p.rule.action.then = PlainVerdict::kRepeat;
-  else p.r.Report(value, full, "expected \"accept\" or \"repeat\", found " + DescribeRuleValue(value));
+  const std::optional<PlainVerdict> then = text ? base::ParseVerdictKind(*text) : std::nullopt;
+  if (then == PlainVerdict::kAccept || then == PlainVerdict::kRepeat) {
+    p.rule.action.then = *then;
+  } else {
+    p.r.Report(value, full, "expected \"accept\" or \"repeat\", found " + DescribeRuleValue(value));
+  }
 }
 
 void ParseRate(RuleParse& p, const toml::node& value, std::string_view name,

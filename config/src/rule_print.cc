@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "rule_values.h"
+#include "verdictd/base/verdict_kind.h"
 
 namespace verdictd::config {
 
@@ -126,7 +127,7 @@ toml::table RuleToTable(const RuleSpec& rule) {
     case ActionKind::kQueue: t.insert("queue", static_cast<std::int64_t>(a.queue)); break;
     case ActionKind::kMark:
       t.insert("set_mark", MaskedText(a.mark));
-      t.insert("then", a.then == PlainVerdict::kRepeat ? "repeat" : "accept");
+      t.insert("then", std::string(base::VerdictKindName(a.then)));
       break;
     case ActionKind::kRateLimit:
       t.insert("rate", a.rate);

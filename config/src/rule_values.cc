@@ -8,6 +8,9 @@
 #include <charconv>
 #include <sstream>
 
+#include "verdictd/base/verdict_kind.h"
+#include "verdictd/config/values.h"
+
 namespace verdictd::config {
 
 namespace rule_syntax {
@@ -247,30 +250,27 @@ std::optional<VerdictSpec> ParseVerdict(const toml::node& node, const std::strin
                                         Reporter& r, bool allow_rules) {
   auto text = node.value_exact<std::string>();
   if (text) {
-    if (*text == "accept") return VerdictSpec{PlainVerdict::kAccept, 0};
-    if (*text == "drop") return VerdictSpec{PlainVerdict::kDrop, 0};
-    if (*text == "repeat") return VerdictSpec{PlainVerdict::kRepeat, 0};
-    if (*text == "stop") return VerdictSpec{PlainVerdict::kStop, 0};
+    // NAME or NAME:N (the target queue, decimal or 0x hex) by the verdict
+    // kinds' table.
+    const std::size_t colon = text->find(':');
+    const std::optional<PlainVerdict> kind = base::ParseVerdictKind(text->substr(0, colon));
     std::uint64_t queue = 0;
-    if (text->rfind("queue:", 0) == 0 && ParseUnsigned(text->substr(6), queue) && queue <= 65535) {
-      return VerdictSpec{PlainVerdict::kQueue, static_cast<std::uint16_t>(queue)};
+    if (kind && !base::VerdictKindInfoOf(*kind).has_target_queue && colon == std::string::npos) {
+      return VerdictSpec{*kind, 0};
+    }
+    if (kind && base::VerdictKindInfoOf(*kind).has_target_queue && colon != std::string::npos &&
+        ParseUnsigned(std::string_view(*text).substr(colon + 1), queue) && queue <= 65535) {
+      return VerdictSpec{*kind, static_cast<std::uint16_t>(queue)};
     }
   }
   r.Report(node, key,
-          std::string("expected \"accept\", \"drop\", \"repeat\", \"stop\" or \"queue:N\"") +
-              (allow_rules ? " or \"rules\"" : "") + ", found " + DescribeRuleValue(node));
+           "expected " + VerdictSettingChoices(true) + (allow_rules ? " or \"rules\"" : "") +
+               ", found " + DescribeRuleValue(node));
   return std::nullopt;
 }
 
 std::string VerdictText(const VerdictSpec& v) {
-  switch (v.kind) {
-    case PlainVerdict::kAccept: return "accept";
-    case PlainVerdict::kDrop: return "drop";
-    case PlainVerdict::kRepeat: return "repeat";
-    case PlainVerdict::kStop: return "stop";
-    case PlainVerdict::kQueue: return "queue:" + std::to_string(v.queue);
-  }
-  return "accept";
+  return VerdictSettingText(VerdictSetting{v.kind, v.queue});
 }
 
 void ParseAddresses(const toml::node& node, const std::string& key, std::vector<Cidr>& cidrs,

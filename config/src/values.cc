@@ -3,37 +3,52 @@
 #include <array>
 #include <charconv>
 
+#include "verdictd/base/verdict_kind.h"
+
 namespace verdictd::config {
 
 namespace {
-constexpr std::array<const char*, 5> kVerdictNames{"accept", "drop", "repeat", "queue", "stop"};
 constexpr std::array<const char*, 6> kLogNames{"trace", "debug", "info", "warn", "error", "off"};
 }  // namespace
 
 std::optional<VerdictSetting> ParseVerdictSetting(std::string_view text) {
-  for (std::size_t i = 0; i < kVerdictNames.size(); ++i) {
-    const auto kind = static_cast<VerdictKind>(i);
-    if (kind == VerdictKind::kQueue) continue;
-    if (text == kVerdictNames[i]) return VerdictSetting{kind, 0};
+  const std::size_t colon = text.find(':');
+  const std::optional<VerdictKind> kind = base::ParseVerdictKind(text.substr(0, colon));
+  if (!kind) return std::nullopt;
+  if (!base::VerdictKindInfoOf(*kind).has_target_queue) {
+    if (colon != std::string_view::npos) return std::nullopt;
+    return VerdictSetting{*kind, 0};
   }
-  constexpr std::string_view kQueuePrefix = "queue:";
-  if (text.starts_with(kQueuePrefix)) {
-    const std::string_view number = text.substr(kQueuePrefix.size());
+  if (colon != std::string_view::npos) {
+    const std::string_view number = text.substr(colon + 1);
     unsigned value = 0;
     const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), value);
     if (error == std::errc() && end == number.data() + number.size() && !number.empty() &&
         value <= 65535) {
-      return VerdictSetting{VerdictKind::kQueue, static_cast<std::uint16_t>(value)};
+      return VerdictSetting{*kind, static_cast<std::uint16_t>(value)};
     }
   }
   return std::nullopt;
 }
 
 std::string VerdictSettingText(const VerdictSetting& verdict) {
-  if (verdict.kind == VerdictKind::kQueue) {
-    return "queue:" + std::to_string(verdict.target_queue);
+  const base::VerdictKindInfo& kind = base::VerdictKindInfoOf(verdict.kind);
+  if (kind.has_target_queue) {
+    return std::string(kind.name) + ":" + std::to_string(verdict.target_queue);
   }
-  return kVerdictNames[static_cast<std::size_t>(verdict.kind)];
+  return kind.name;
+}
+
+std::string VerdictSettingChoices(bool quoted) {
+  constexpr auto kWords = base::VerdictSettingWords();
+  std::string choices;
+  for (std::size_t i = 0; i < kWords.size(); ++i) {
+    if (i != 0) choices += i + 1 == kWords.size() ? " or " : ", ";
+    if (quoted) choices += '"';
+    choices += kWords[i];
+    if (quoted) choices += '"';
+  }
+  return choices;
 }
 
 std::optional<CopyMode> ParseCopyMode(std::string_view text) {

@@ -1,23 +1,15 @@
 #include "chain_decider.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
 
+#include "verdictd/base/clock.h"
 #include "verdictd/queueio/packet.h"
 
 namespace verdictd::extensions {
 namespace {
-
-std::uint64_t Now() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 constexpr std::array<char, 16> kNoName{};
 
@@ -203,9 +195,9 @@ bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id
     counters.calls.Add();
     verdictd_result_t r;
     if (calls % kTimingSample == 0) {
-      const std::uint64_t start = Now();
+      const std::uint64_t start = base::MonotonicNanos();
       r = link.process(link.instance, &current->packet, &said);
-      counters.process_time.Observe(Now() - start);
+      counters.process_time.Observe(base::MonotonicNanos() - start);
     } else {
       r = link.process(link.instance, &current->packet, &said);
     }
@@ -227,7 +219,7 @@ bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id
           (current->packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
       // A NEXT from the completion resumes the chain after this link.
       const bool more = index + 1 < links_.size();
-      table_->Begin(slot, id, Now() + plan_->timeout_ns, pending, plan_->timeout_verdict,
+      table_->Begin(slot, id, base::MonotonicNanos() + plan_->timeout_ns, pending, plan_->timeout_verdict,
                     plan_->overflow_verdict, link.counters, more ? this : nullptr,
                     static_cast<std::uint32_t>(index + 1));
       return true;

@@ -18,6 +18,8 @@
 #include "errors.h"
 #include "libipq/libipq.h"
 #include "record.h"
+#include "verdictd/base/clock.h"
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/queueio/kernel_queue_stats.h"
 #include "verdictd/queueio/verdict_encoder.h"
 
@@ -32,13 +34,6 @@ constexpr std::uint64_t kCoalesceTarget = 32;
 constexpr std::size_t kMaxReplacement = 0xffff - 4;
 // What ipq_set_verdict() returned before: the bytes of the message it sent.
 constexpr std::size_t kOldVerdictMessage = NLMSG_HDRLEN + sizeof(ipq_peer_msg_t);
-
-std::uint64_t Now(clockid_t clock) noexcept {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 bool HasNetAdmin() noexcept {
   __user_cap_header_struct header{};
@@ -60,27 +55,12 @@ bool HeldByOther(std::uint16_t queue_num) {
 
 // ip_queue's verdicts (NF_QUEUE with its target queue in the upper bits).
 bool ToVerdict(unsigned int code, queueio::Verdict& out) noexcept {
-  switch (code & NF_VERDICT_MASK) {
-    case NF_ACCEPT:
-      out = queueio::Verdict::Accept();
-      return true;
-    case NF_DROP:
-      out = queueio::Verdict::Drop();
-      return true;
-    case NF_REPEAT:
-      out = queueio::Verdict{};
-      out.kind = queueio::VerdictKind::kRepeat;
-      return true;
-    case NF_STOP:
-      out = queueio::Verdict{};
-      out.kind = queueio::VerdictKind::kStop;
-      return true;
-    case NF_QUEUE:
-      out = queueio::Verdict::ToQueue(static_cast<std::uint16_t>(code >> NF_VERDICT_QBITS));
-      return true;
-    default:
-      return false;
-  }
+  const std::optional<base::VerdictKind> kind = base::VerdictKindOfKernelCode(code);
+  if (!kind) return false;
+  out = queueio::Verdict::Of(*kind, base::VerdictKindInfoOf(*kind).has_target_queue
+                                        ? static_cast<std::uint16_t>(code >> NF_VERDICT_QBITS)
+                                        : 0);
+  return true;
 }
 
 }  // namespace
@@ -205,7 +185,7 @@ void Handle::Coalesce(int timeout_us, std::uint64_t deadline_ns) noexcept {
   std::uint64_t pause = std::min<std::uint64_t>(kCoalesceTarget * 1'000'000'000 / rate_pps_,
                                                 std::uint64_t{settings_.coalesce_us} * 1000);
   if (timeout_us > 0) {
-    const std::uint64_t now = Now(CLOCK_MONOTONIC);
+    const std::uint64_t now = base::MonotonicNanos();
     if (now >= deadline_ns) return;
     pause = std::min(pause, deadline_ns - now);
   }
@@ -218,8 +198,8 @@ void Handle::Received() noexcept {
   datagram_ = 0;
   offset_ = 0;
   // One clock read per batch: the timestamp of packets without one.
-  receipt_time_ns_ = static_cast<std::int64_t>(Now(CLOCK_REALTIME));
-  const std::uint64_t mono = Now(CLOCK_MONOTONIC);
+  receipt_time_ns_ = static_cast<std::int64_t>(base::RealtimeNanos());
+  const std::uint64_t mono = base::MonotonicNanos();
   interfaces_.set_now(mono);
   window_packets_ += batch_.datagrams.size();
   if (mono - window_start_ns_ >= kRateWindowNs) {
@@ -237,7 +217,7 @@ Handle::Wait Handle::Receive(int timeout_us, std::uint64_t deadline_ns) noexcept
   // moment (verdicts were sent), else wait right away.
   bool look_first = timeout_us < 0 || batch_.datagrams.size() >= settings_.batch_size;
   if (!look_first) {
-    if (Now(CLOCK_MONOTONIC) - window_start_ns_ >= kRateWindowNs) rate_pps_ = 0;  // idle
+    if (base::MonotonicNanos() - window_start_ns_ >= kRateWindowNs) rate_pps_ = 0;  // idle
     if (settings_.coalesce_us > 0 && rate_pps_ >= kCoalesceMinPps) {
       Coalesce(timeout_us, deadline_ns);
       look_first = true;
@@ -249,7 +229,7 @@ Handle::Wait Handle::Receive(int timeout_us, std::uint64_t deadline_ns) noexcept
       block = true;  // one recvmmsg that waits for the first datagram
     } else if (!look_first) {
       // The timeout is in microseconds: poll for exactly what is left.
-      const std::uint64_t now = Now(CLOCK_MONOTONIC);
+      const std::uint64_t now = base::MonotonicNanos();
       if (now >= deadline_ns) {
         SetError(IPQ_ERR_TIMEOUT, 0);
         return Wait::kTimeout;
@@ -311,7 +291,7 @@ long Handle::Read(std::span<std::uint8_t> out, int timeout_us) noexcept {
                     "no queue is bound: call ipq_set_mode(h, IPQ_COPY_PACKET, range) first");
   }
   const std::uint64_t deadline =
-      timeout_us > 0 ? Now(CLOCK_MONOTONIC) + std::uint64_t(timeout_us) * 1000 : 0;
+      timeout_us > 0 ? base::MonotonicNanos() + std::uint64_t(timeout_us) * 1000 : 0;
   RecordContext context;
   context.interfaces = &interfaces_;
   context.family = family_;

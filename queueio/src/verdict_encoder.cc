@@ -18,20 +18,12 @@ constexpr std::size_t kU32AttrSize = MNL_ATTR_HDRLEN + sizeof(std::uint32_t);
 // NFQA_PAYLOAD's length travels in the 16-bit nla_len.
 constexpr std::size_t kMaxReplacement = 0xffff - MNL_ATTR_HDRLEN;
 
+// The kernel codes come from the verdict kinds' table (base/verdict_kind.h);
+// the encoder tests check each against <linux/netfilter.h>.
 std::uint32_t VerdictCode(const Verdict& verdict) noexcept {
-  switch (verdict.kind) {
-    case VerdictKind::kAccept:
-      return NF_ACCEPT;
-    case VerdictKind::kDrop:
-      return NF_DROP;
-    case VerdictKind::kRepeat:
-      return NF_REPEAT;
-    case VerdictKind::kQueue:
-      return NF_QUEUE | (std::uint32_t{verdict.target_queue} << NF_VERDICT_QBITS);
-    case VerdictKind::kStop:
-      return NF_STOP;
-  }
-  return NF_DROP;
+  const base::VerdictKindInfo& kind = base::VerdictKindInfoOf(verdict.kind);
+  if (!kind.has_target_queue) return kind.kernel_code;
+  return kind.kernel_code | (std::uint32_t{verdict.target_queue} << NF_VERDICT_QBITS);
 }
 
 nlmsghdr* PutHeader(std::span<std::uint8_t> out, int type, std::uint16_t queue_num,

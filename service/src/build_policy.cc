@@ -46,10 +46,7 @@ std::string MarkBypassFallbackWarning(const config::Config& config,
 }
 
 queueio::Verdict ToQueueVerdict(const config::VerdictSetting& setting) noexcept {
-  queueio::Verdict verdict;
-  verdict.kind = static_cast<queueio::VerdictKind>(setting.kind);
-  verdict.target_queue = setting.target_queue;
-  return verdict;
+  return queueio::Verdict::Of(setting.kind, setting.target_queue);
 }
 
 std::shared_ptr<const Policy> BuildPolicy(const config::Config& config, std::size_t workers,

@@ -4,6 +4,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "verdictd/base/verdict_kind.h"
+#include "verdictd/config/values.h"
 #include "verdictd/service/logging.h"
 
 namespace verdictd::service {
@@ -46,34 +48,17 @@ CLI::Option* AddSwitch(CLI::App& app, const std::string& name, std::optional<boo
 }  // namespace
 
 config::VerdictSetting ParseVerdict(std::string_view text) {
-  config::VerdictSetting setting;
-  if (text == "accept") {
-    setting.kind = config::VerdictKind::kAccept;
-  } else if (text == "drop") {
-    setting.kind = config::VerdictKind::kDrop;
-  } else if (text == "repeat") {
-    setting.kind = config::VerdictKind::kRepeat;
-  } else if (text == "stop") {
-    setting.kind = config::VerdictKind::kStop;
-  } else if (text.starts_with("queue:")) {
-    setting.kind = config::VerdictKind::kQueue;
-    setting.target_queue = ParseNumber<std::uint16_t>(text.substr(6), "queue number");
-  } else {
-    throw std::invalid_argument("unknown verdict '" + std::string(text) +
-                                "'; use accept, drop, repeat, stop or queue:N");
+  if (std::optional<config::VerdictSetting> setting = config::ParseVerdictSetting(text)) {
+    return *setting;
   }
-  return setting;
-}
-
-std::string VerdictSettingName(const config::VerdictSetting& setting) {
-  switch (setting.kind) {
-    case config::VerdictKind::kAccept: return "accept";
-    case config::VerdictKind::kDrop: return "drop";
-    case config::VerdictKind::kRepeat: return "repeat";
-    case config::VerdictKind::kStop: return "stop";
-    case config::VerdictKind::kQueue: return "queue:" + std::to_string(setting.target_queue);
+  // A kind with a target queue and a bad number: say that the number is wrong.
+  const std::size_t colon = text.find(':');
+  const std::optional<base::VerdictKind> kind = base::ParseVerdictKind(text.substr(0, colon));
+  if (kind && base::VerdictKindInfoOf(*kind).has_target_queue && colon != std::string_view::npos) {
+    ParseNumber<std::uint16_t>(text.substr(colon + 1), "queue number");
   }
-  return "?";
+  throw std::invalid_argument("unknown verdict '" + std::string(text) + "'; use " +
+                              config::VerdictSettingChoices(false));
 }
 
 std::pair<std::uint16_t, std::uint16_t> ParseQueueRange(std::string_view text) {
@@ -195,7 +180,7 @@ void AddRunFlags(CLI::App& app, RunOptions& o) {
             "0 sends every receive's verdicts at once)");
   AddParsed(app, "--default-verdict", o.default_verdict,
             [](const std::string& t) { return ParseVerdict(t); },
-            "accept, drop, repeat, stop or queue:N (default accept)");
+            config::VerdictSettingChoices(false) + " (default accept)");
   AddParsed(app, "--unparseable-verdict", o.unparseable_verdict,
             [](const std::string& t) { return ParseVerdict(t); },
             "verdict for packets whose message cannot be parsed (default accept)");

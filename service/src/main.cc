@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "verdictd/config/config.h"
+#include "verdictd/config/values.h"
 #include "verdictd/extensions/commands.h"
 #include "verdictd/extensions/host.h"
 #include "verdictd/metrics/collectors.h"
-#include "verdictd/rules/daemon_hooks.h"
 #include "verdictd/service/build_policy.h"
 #include "verdictd/service/capabilities.h"
 #include "verdictd/service/cli.h"
@@ -37,8 +37,10 @@
 #include "verdictd/service/logging.h"
 #include "verdictd/service/notify.h"
 #include "verdictd/service/policy_exchange.h"
+#include "verdictd/service/queue_log.h"
 #include "verdictd/service/queue_status.h"
 #include "verdictd/service/reload.h"
+#include "verdictd/service/rule_hooks.h"
 #include "verdictd/service/service.h"
 #include "verdictd/service/signals.h"
 #include "verdictd/service/watchdog.h"
@@ -50,7 +52,7 @@ using namespace verdictd;
 // Worker slots kept for queues a reload adds (64 bytes each).
 constexpr std::size_t kMaxLiveWorkers = 1024;
 
-// Hook (rules): the rule engine's deciders (service/rules/daemon_hooks.h).
+// Hook (rules): the rule engine's deciders (service/rule_hooks.h).
 // Hook (extensions): without rules, the extension chain decides every packet
 // (an empty chain: the default verdict); with rules, the packets of rules
 // whose action is "inspect". An extension that fails to
@@ -67,7 +69,7 @@ service::DeciderFactory MakeDeciderFactory(const config::Config& config,
     };
   }
   // With rules, packets reach the chain through rules with action "inspect".
-  if (service::DeciderFactory rules = rules::MakeRuleDeciderFactory(config, chain)) return rules;
+  if (service::DeciderFactory rules = service::MakeRuleDeciderFactory(config, chain)) return rules;
   return chain;
 }
 
@@ -315,7 +317,7 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
     // (metrics) Serves /metrics; a busy port throws (one line, exit 2).
     metrics_endpoint->Start(service, service_counters);
     if (auto* server = metrics_endpoint->server()) {  // Hook (rules): per-rule counters
-      server->AddCollectable(rules::DaemonRuleStats());
+      server->AddCollectable(service::DaemonRuleStats());
       server->AddCollectable(host->Collector());  // Hook (extensions): per-extension metrics
     }
     // Config: live reload (SIGHUP, `verdictd ctl reload`) and the control socket.
@@ -415,7 +417,7 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
   }
   spdlog::info("running {} worker(s) on queues {}..{}, default verdict {}", plan.size(),
                plan.front().queue.queue_num, plan.back().queue.queue_num,
-               service::VerdictSettingName(config.verdict.default_verdict));
+               config::VerdictSettingText(config.verdict.default_verdict));
 
   // (operations) The watchdog is pinged only while every worker progresses.
   const std::uint64_t watchdog_usec = notifier.watchdog_usec();
@@ -531,7 +533,7 @@ int RunDaemon(const service::ConfigSource& source, int handover) {
       spdlog::info("{}", service::SummarizeCounters(queue.queue, *queue.counters));
     }
   });
-  rules::LogRuleSummary();  // Hook (rules): per-rule hits and bytes
+  service::LogRuleSummary();  // Hook (rules): per-rule hits and bytes
   if (service.failed()) {
     spdlog::error("stopped after a worker failed: {}", service.failure());
     return service::kExitRuntimeError;
@@ -556,7 +558,7 @@ int main(int argc, char** argv) {
   service::ConfigFlags config_flags;  // --config, --set, --check-config, --print-config
   service::AddConfigFlags(app, options.config_file, config_flags);
   std::vector<service::Subcommand> subcommands;
-  subcommands.push_back(rules::AddReplayCommand(app));  // Hook (rules): verdictd replay
+  subcommands.push_back(service::AddReplayCommand(app));  // Hook (rules): verdictd replay
   subcommands.push_back(service::AddCtlCommand(app));
   try {
     app.parse(argc, argv);

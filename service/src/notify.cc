@@ -5,17 +5,14 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
+
+#include "verdictd/base/clock.h"
 
 namespace verdictd::service {
 namespace {
 
-std::uint64_t MonotonicMicros() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
-}
+// MONOTONIC_USEC= wants microseconds.
+std::uint64_t MonotonicMicros() { return base::MonotonicNanos() / 1000u; }
 
 }  // namespace
 

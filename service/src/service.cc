@@ -18,6 +18,8 @@ extern "C" {
 #include <stdexcept>
 #include <string>
 
+#include "verdictd/service/queue_log.h"
+
 namespace verdictd::service {
 namespace {
 

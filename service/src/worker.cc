@@ -14,17 +14,6 @@
 namespace verdictd::service {
 namespace {
 
-static_assert(static_cast<std::size_t>(queueio::VerdictKind::kStop) + 1 ==
-                  metrics::kVerdictLabels.size(),
-              "metrics::kVerdictLabels must follow queueio::VerdictKind");
-
-std::uint64_t ClockNanos(clockid_t clock) noexcept {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 // Drain bounds: with fail-open the drain hook stops new arrivals, so the
 // drain ends at the first empty receive; these only bound a drain that keeps
 // being fed (a queue without fail-open under load).
@@ -44,7 +33,7 @@ constexpr std::uint64_t kSpinGaps = 2;
 
 class SystemClock final : public WorkerClock {
  public:
-  std::uint64_t Now() noexcept override { return ClockNanos(CLOCK_MONOTONIC); }
+  std::uint64_t Now() noexcept override { return base::MonotonicNanos(); }
   void Sleep(std::uint64_t ns) noexcept override {
     timespec pause{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
     clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
@@ -54,8 +43,6 @@ class SystemClock final : public WorkerClock {
 SystemClock g_system_clock;
 
 }  // namespace
-
-std::uint64_t MonotonicNanos() noexcept { return ClockNanos(CLOCK_MONOTONIC); }
 
 Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
                queueio::VerdictSink& sink, PolicyExchange& exchange,
@@ -164,7 +151,7 @@ void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& 
       if (packet.is_gso()) counters_.gso_packets.Add();
       if (packet.has_timestamp) {
         // One clock read per receive batch, not per packet.
-        if (realtime_ns_ == 0) realtime_ns_ = ClockNanos(CLOCK_REALTIME);
+        if (realtime_ns_ == 0) realtime_ns_ = base::RealtimeNanos();
         const auto realtime = static_cast<std::int64_t>(realtime_ns_);
         if (realtime > packet.timestamp_ns) {
           counters_.kernel_delay.Observe(static_cast<std::uint64_t>(realtime - packet.timestamp_ns));

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "verdictd/config/values.h"
+
 namespace verdictd::service {
 namespace {
 
@@ -87,7 +89,7 @@ TEST(Cli, range_flags_need_a_single_configured_range) {
 TEST(CliHelpers, parse_verdicts_sizes_and_cpu_lists) {
   EXPECT_EQ(ParseVerdict("drop").kind, config::VerdictKind::kDrop);
   EXPECT_EQ(ParseVerdict("repeat").kind, config::VerdictKind::kRepeat);
-  EXPECT_EQ(VerdictSettingName(ParseVerdict("queue:3")), "queue:3");
+  EXPECT_EQ(config::VerdictSettingText(ParseVerdict("queue:3")), "queue:3");
   EXPECT_EQ(ParseByteSize("64k"), 65536u);
   EXPECT_EQ(ParseByteSize("1G"), std::size_t{1} << 30);
   EXPECT_EQ(ParseCpuList("1"), (std::vector<int>{1}));

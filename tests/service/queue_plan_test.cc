@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "verdictd/service/build_policy.h"
+#include "verdictd/service/queue_log.h"
 
 namespace verdictd::service {
 namespace {

@@ -11,12 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/config/rule_spec.h"
 
 namespace verdictd::config {
 
-// Same order as queueio::VerdictKind (the service checks it).
-enum class VerdictKind : std::uint8_t { kAccept, kDrop, kRepeat, kQueue, kStop };
+// The kinds a verdict setting names: the project's one list (base/).
+using base::VerdictKind;
 enum class CopyMode : std::uint8_t { kMeta, kPacket };
 enum class LogLevel : std::uint8_t { kTrace, kDebug, kInfo, kWarn, kError, kOff };
 

@@ -3,7 +3,7 @@
 // engine's settings, as plain typed values with their source position.
 //
 // The config loader fills this (see src/rule_section.h); the rule engine
-// (service/rules) compiles it into lookup structures. Syntax errors (bad CIDR,
+// (rules/) compiles it into lookup structures. Syntax errors (bad CIDR,
 // bad port range, unknown action) are caught while parsing; what needs the
 // machine or a compiler (interface names, regexes, set files) is checked when
 // the rule engine compiles. Plain data: copyable, comparable.
@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "verdictd/base/verdict_kind.h"
 
 namespace verdictd::config {
 
@@ -75,8 +77,9 @@ enum class ActionKind : std::uint8_t {
   kInspect,    // hand the packet to the extension chain (accept without one)
 };
 
-// A plain verdict as the rule engine's settings and actions name it.
-enum class PlainVerdict : std::uint8_t { kAccept, kDrop, kRepeat, kQueue, kStop };
+// A plain verdict as the rule engine's settings and actions name it: one of
+// the project's verdict kinds (base/verdict_kind.h).
+using PlainVerdict = base::VerdictKind;
 struct VerdictSpec {
   PlainVerdict kind = PlainVerdict::kAccept;
   std::uint16_t queue = 0;  // kQueue only

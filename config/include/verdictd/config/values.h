@@ -14,6 +14,9 @@ namespace verdictd::config {
 
 std::optional<VerdictSetting> ParseVerdictSetting(std::string_view text);
 std::string VerdictSettingText(const VerdictSetting& verdict);
+// The forms a verdict setting may take, for messages and help:
+// accept, drop, repeat, stop or queue:N (each in double quotes if `quoted`).
+std::string VerdictSettingChoices(bool quoted);
 
 std::optional<CopyMode> ParseCopyMode(std::string_view text);
 const char* CopyModeText(CopyMode mode) noexcept;

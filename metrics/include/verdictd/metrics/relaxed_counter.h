@@ -1,37 +1,12 @@
-// A counter with one writer and any number of readers.
-//
-// Add() is a relaxed load and a relaxed store: on x86 a plain add to memory,
-// no lock prefix, no compare-and-swap. Only the owning thread may call Add();
-// readers (the scrape) call value() from any thread. Being atomic keeps the
-// concurrent read well-defined (and ThreadSanitizer quiet) at no cost.
+// The single-writer counters live in base/ (verdictd::base); metrics and its
+// users name them here as before.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
+#include "verdictd/base/relaxed_counter.h"
 
 namespace verdictd::metrics {
 
-class RelaxedCounter {
- public:
-  void Add(std::uint64_t n = 1) noexcept {
-    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> value_{0};
-};
-
-// The largest value seen so far; same single-writer rule as RelaxedCounter.
-class RelaxedMax {
- public:
-  void Max(std::uint64_t v) noexcept {
-    if (v > value_.load(std::memory_order_relaxed)) value_.store(v, std::memory_order_relaxed);
-  }
-  std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> value_{0};
-};
+using base::RelaxedCounter;
+using base::RelaxedMax;
 
 }  // namespace verdictd::metrics

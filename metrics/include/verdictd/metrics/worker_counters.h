@@ -1,21 +1,26 @@
 // What one worker (one queue) counts on its hot path. One instance per worker,
 // cache-line aligned so two workers never share a line; the worker is the only
-// writer, the scrape reads. Adding a field here and in the collector is all
-// a new per-queue metric needs.
+// writer, the scrape reads. A new plain per-queue counter is a field here,
+// a member and an Add() line in QueueSnapshot and a row in kFields (both in
+// metrics/src/collectors.cc), and the code that counts it; the stop log
+// (service/queue_log.cc) and `ctl status` (service/queue_status.cc) list the
+// counters they show by hand.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/metrics/latency_histogram.h"
 #include "verdictd/metrics/relaxed_counter.h"
 
 namespace verdictd::metrics {
 
-// Order matches queueio::VerdictKind (checked by a static_assert in service).
-inline constexpr std::array<const char*, 5> kVerdictLabels = {"accept", "drop", "repeat", "queue",
-                                                              "stop"};
+// The `verdict` label of each verdict kind, indexed by the kind (the one
+// name table, base/verdict_kind.h).
+inline constexpr std::array<const char*, base::kVerdictKindCount> kVerdictLabels =
+    base::VerdictKindNames();
 
 struct alignas(64) WorkerCounters {
   RelaxedCounter packets;          // packets received and parsed

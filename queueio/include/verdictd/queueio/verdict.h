@@ -4,15 +4,14 @@
 #include <cstdint>
 #include <span>
 
+#include "verdictd/base/verdict_kind.h"
+
 namespace verdictd::queueio {
 
 // The verdicts nfnetlink_queue accepts (NF_ACCEPT, NF_DROP, NF_REPEAT,
-// NF_QUEUE with a target queue number, NF_STOP).
-enum class VerdictKind : std::uint8_t { kAccept, kDrop, kRepeat, kQueue, kStop };
-inline constexpr int kVerdictKindCount = 5;
-
-// Stable lowercase names, used in logs, config and metric labels.
-const char* VerdictKindName(VerdictKind kind) noexcept;
+// NF_QUEUE with a target queue number, NF_STOP): the project's one list of
+// verdict kinds, with their names and kernel codes (base/verdict_kind.h).
+using base::VerdictKind;
 
 struct Verdict {
   VerdictKind kind = VerdictKind::kAccept;
@@ -31,6 +30,14 @@ struct Verdict {
   // NFQNL_MSG_VERDICT_BATCH with their neighbours.
   bool plain() const noexcept { return !set_mark && !set_connmark && replacement.empty(); }
 
+  // A plain verdict of `kind`, e.g. from a configured verdict setting
+  // (`target_queue` matters only for kinds that take one).
+  static constexpr Verdict Of(VerdictKind kind, std::uint16_t target_queue = 0) noexcept {
+    Verdict v;
+    v.kind = kind;
+    v.target_queue = target_queue;
+    return v;
+  }
   static constexpr Verdict Accept() noexcept { return Verdict{}; }
   static constexpr Verdict Drop() noexcept {
     Verdict v;

@@ -12,9 +12,12 @@
 // (payload, connmark) go out as single NFQNL_MSG_VERDICT messages in the same
 // buffer, in order, so the kernel applies them before later batch messages.
 //
-// Flushing: when Add() says kNeedsFlush, when the receive side would block,
-// and when FlushDue() says the oldest pending verdict waited long enough (the
-// caller reads its clock once per receive batch, not per packet).
+// Flushing is the caller's: when Add() says kNeedsFlush, when the receive
+// side would block, and when the oldest pending verdict waited long enough.
+// The service's worker keeps that deadline itself (the time the oldest
+// pending verdict was added, against its latency budget); FlushDue() is the
+// batcher's own bound for callers without one. Either way the clock is read
+// once per receive batch, not per packet.
 //
 // One instance per worker; not thread-safe. Never allocates after
 // construction; Add() and Flush() are noexcept.

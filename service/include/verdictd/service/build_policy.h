@@ -49,11 +49,4 @@ std::string MarkBypassFallbackWarning(const config::Config& config,
 // The queueio verdict of a configured verdict setting. noexcept, no allocation.
 queueio::Verdict ToQueueVerdict(const config::VerdictSetting& setting) noexcept;
 
-static_assert(static_cast<int>(config::VerdictKind::kStop) ==
-                  static_cast<int>(queueio::VerdictKind::kStop) &&
-              static_cast<int>(config::VerdictKind::kQueue) ==
-                  static_cast<int>(queueio::VerdictKind::kQueue) &&
-              static_cast<int>(config::VerdictKind::kDrop) ==
-                  static_cast<int>(queueio::VerdictKind::kDrop));
-
 }  // namespace verdictd::service

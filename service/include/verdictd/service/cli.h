@@ -62,8 +62,8 @@ void AddRunFlags(CLI::App& app, RunOptions& options);
 void ApplyRunOptions(const RunOptions& options, config::Config& config);
 
 // "accept", "drop", "repeat", "stop", "queue:N".
+// (config::VerdictSettingText is the way back.)
 config::VerdictSetting ParseVerdict(std::string_view text);
-std::string VerdictSettingName(const config::VerdictSetting& setting);
 // "A:B" (inclusive) or "A" -> {first, count}.
 std::pair<std::uint16_t, std::uint16_t> ParseQueueRange(std::string_view text);
 // "0,2-3" -> {0, 2, 3}.

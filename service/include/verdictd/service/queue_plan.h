@@ -1,6 +1,7 @@
 // Turning the configuration's queue ranges into one entry per queue number
-// (how to bind it, which CPU its worker runs on), and the one-line texts the
-// daemon logs about a queue. Startup and control plane: may allocate; the
+// (how to bind it, which CPU its worker runs on; what a reload would change
+// about a queue). The lines the daemon logs about a queue are queue_log.h.
+// Startup and control plane: may allocate; the
 // functions that can fail throw std::runtime_error with a one-line message
 // naming the range and what to do.
 #pragma once
@@ -12,7 +13,6 @@
 #include <vector>
 
 #include "verdictd/config/config.h"
-#include "verdictd/metrics/worker_counters.h"
 #include "verdictd/queueio/queue_socket.h"
 #include "verdictd/service/worker.h"
 
@@ -59,12 +59,6 @@ std::vector<QueuePlan> PlanQueues(const config::Config& config, std::span<const 
 // The worker settings of one queue from the verdict section.
 WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size_t index,
                                 std::uint16_t queue_num);
-
-// One line of a worker's counters for the log ("queue 3: packets 10 ...").
-std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCounters& counters);
-
-// One line per queue: copy mode, flags, CPU, receive buffer achieved.
-std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& report);
 
 // The settings of a queue that stays across a reload but would change, as
 // "copy_range 64 -> 128, cpu 0 -> 1"; empty when it may keep running as it is.

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "verdictd/base/clock.h"
 #include "verdictd/metrics/worker_counters.h"
 #include "verdictd/queueio/packet_source.h"
 #include "verdictd/queueio/verdict_batcher.h"
@@ -242,7 +243,8 @@ class Worker final : private decider::ReadyVerdicts {
   std::string fatal_reason_;
 };
 
-// Monotonic clock in nanoseconds (vDSO, no system call).
-std::uint64_t MonotonicNanos() noexcept;
+// The worker's clock (CLOCK_MONOTONIC nanoseconds), as the rest of the
+// service names it.
+using base::MonotonicNanos;
 
 }  // namespace verdictd::service

@@ -1,4 +1,4 @@
-// The compiled rule set's data (private to service/rules). Immutable after
+// The compiled rule set's data (private to rules/). Immutable after
 // Compile(); read concurrently by every worker's RuleEngine.
 #pragma once
 

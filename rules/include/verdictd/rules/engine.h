@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "verdictd/metrics/relaxed_counter.h"
+#include "verdictd/base/relaxed_counter.h"
 #include "verdictd/queueio/packet.h"
 #include "verdictd/queueio/verdict.h"
 #include "verdictd/rules/packet_headers.h"
@@ -40,25 +40,25 @@ struct Decision {
 
 // Events the engine counts per worker (single writer, read at scrape).
 struct alignas(64) EngineCounters {
-  metrics::RelaxedCounter packets;
-  metrics::RelaxedCounter unparseable;      // truncated, bad lengths, not IP
-  metrics::RelaxedCounter fragments;        // non-first fragments
-  metrics::RelaxedCounter no_match;
-  metrics::RelaxedCounter content_scans;
-  metrics::RelaxedCounter rate_limited;     // over the rate: got over_limit
-  metrics::RelaxedCounter bypass_marked;    // flows handed to the firewall
-  metrics::RelaxedCounter bypass_via_mark;      // ... of them through the packet mark
-  metrics::RelaxedCounter bypass_via_connmark;  // ... of them through the connmark
-  metrics::RelaxedCounter flow_evictions;   // bypass flows pushed out of the table
-  metrics::RelaxedCounter rate_evictions;   // rate buckets pushed out of the table
-  metrics::RelaxedCounter log_queued;
-  metrics::RelaxedCounter log_dropped_full;
-  metrics::RelaxedCounter log_dropped_rate;
+  base::RelaxedCounter packets;
+  base::RelaxedCounter unparseable;      // truncated, bad lengths, not IP
+  base::RelaxedCounter fragments;        // non-first fragments
+  base::RelaxedCounter no_match;
+  base::RelaxedCounter content_scans;
+  base::RelaxedCounter rate_limited;     // over the rate: got over_limit
+  base::RelaxedCounter bypass_marked;    // flows handed to the firewall
+  base::RelaxedCounter bypass_via_mark;      // ... of them through the packet mark
+  base::RelaxedCounter bypass_via_connmark;  // ... of them through the connmark
+  base::RelaxedCounter flow_evictions;   // bypass flows pushed out of the table
+  base::RelaxedCounter rate_evictions;   // rate buckets pushed out of the table
+  base::RelaxedCounter log_queued;
+  base::RelaxedCounter log_dropped_full;
+  base::RelaxedCounter log_dropped_rate;
 };
 
 struct RuleCounter {
-  metrics::RelaxedCounter hits;
-  metrics::RelaxedCounter bytes;
+  base::RelaxedCounter hits;
+  base::RelaxedCounter bytes;
 };
 
 class RuleEngine {

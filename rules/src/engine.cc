@@ -1,7 +1,6 @@
 #include "verdictd/rules/engine.h"
 
 #include <hs/hs.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -9,6 +8,8 @@
 #include <stdexcept>
 
 #include "compiled.h"
+#include "verdictd/base/clock.h"
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/rules/rule_log.h"
 #include "verdictd/rules/rule_stats.h"
 
@@ -66,41 +67,12 @@ std::uint64_t HashBytes(const std::uint8_t* p, std::size_t n, std::uint64_t seed
   return h;
 }
 
-std::int64_t MonotonicNs() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-std::int64_t RealtimeNs() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 queueio::Verdict ToVerdict(const config::VerdictSetting& setting) noexcept {
-  queueio::Verdict v;
-  v.kind = static_cast<queueio::VerdictKind>(setting.kind);  // same order (checked below)
-  v.target_queue = setting.target_queue;
-  return v;
+  return queueio::Verdict::Of(setting.kind, setting.target_queue);
 }
-static_assert(static_cast<int>(config::VerdictKind::kStop) == static_cast<int>(queueio::VerdictKind::kStop) &&
-              static_cast<int>(config::VerdictKind::kQueue) == static_cast<int>(queueio::VerdictKind::kQueue) &&
-              static_cast<int>(config::VerdictKind::kRepeat) == static_cast<int>(queueio::VerdictKind::kRepeat));
 
 queueio::Verdict ToVerdict(const config::VerdictSpec& spec) noexcept {
-  queueio::Verdict v;
-  switch (spec.kind) {
-    case config::PlainVerdict::kAccept: v.kind = queueio::VerdictKind::kAccept; break;
-    case config::PlainVerdict::kDrop: v.kind = queueio::VerdictKind::kDrop; break;
-    case config::PlainVerdict::kRepeat: v.kind = queueio::VerdictKind::kRepeat; break;
-    case config::PlainVerdict::kStop: v.kind = queueio::VerdictKind::kStop; break;
-    case config::PlainVerdict::kQueue:
-      v.kind = queueio::VerdictKind::kQueue;
-      v.target_queue = spec.queue;
-      break;
-  }
-  return v;
+  return queueio::Verdict::Of(spec.kind, spec.queue);
 }
 
 // The rules of the interval holding an address (see FieldIndex).
@@ -178,16 +150,6 @@ bool AnyEquals(const std::vector<std::uint32_t>& list, std::uint32_t value) noex
   return false;
 }
 
-const char* ActionName(const queueio::Verdict& v) noexcept {
-  switch (v.kind) {
-    case queueio::VerdictKind::kAccept: return "accept";
-    case queueio::VerdictKind::kDrop: return "drop";
-    case queueio::VerdictKind::kRepeat: return "repeat";
-    case queueio::VerdictKind::kQueue: return "queue";
-    case queueio::VerdictKind::kStop: return "stop";
-  }
-  return "accept";
-}
 
 }  // namespace
 
@@ -485,7 +447,7 @@ queueio::Verdict RuleEngine::Apply(std::size_t rule, const queueio::PacketView& 
       v.mark = (packet.mark & ~a.mark_mask) | a.mark_value;
       break;
     case config::ActionKind::kRateLimit:
-      if (now_ns == 0) now_ns = MonotonicNs();
+      if (now_ns == 0) now_ns = static_cast<std::int64_t>(base::MonotonicNanos());
       if (!RateAllows(rule, f, now_ns)) {
         counters_.rate_limited.Add();
         v = ToVerdict(a.over_limit);
@@ -513,7 +475,7 @@ queueio::Verdict RuleEngine::Apply(std::size_t rule, const queueio::PacketView& 
 void RuleEngine::Log(std::size_t rule, const queueio::PacketView& packet, const PacketFields& f,
                      const queueio::Verdict& verdict, std::int64_t& now_ns) noexcept {
   const double rate = rules_->settings.log_rate;
-  if (now_ns == 0) now_ns = MonotonicNs();
+  if (now_ns == 0) now_ns = static_cast<std::int64_t>(base::MonotonicNanos());
   if (log_last_ns_ != 0) {
     log_tokens_ = std::min(rate, log_tokens_ + static_cast<double>(now_ns - log_last_ns_) * 1e-9 * rate);
   }
@@ -524,7 +486,8 @@ void RuleEngine::Log(std::size_t rule, const queueio::PacketView& packet, const 
   }
   log_tokens_ -= 1.0;
   LogRecord record;
-  record.time_ns = packet.has_timestamp ? packet.timestamp_ns : RealtimeNs();
+  record.time_ns = packet.has_timestamp ? packet.timestamp_ns
+                                        : static_cast<std::int64_t>(base::RealtimeNanos());
   record.queue = packet.queue_num;
   record.family = f.family;
   record.protocol = f.protocol;
@@ -538,7 +501,7 @@ void RuleEngine::Log(std::size_t rule, const queueio::PacketView& packet, const 
   record.action = rules_->rules[rule].action.kind == config::ActionKind::kBypass &&
                           (verdict.set_mark || verdict.set_connmark)
                       ? "bypass"
-                      : ActionName(verdict);
+                      : base::VerdictKindName(verdict.kind);
   const std::string& name = rules_->rules[rule].name;
   const std::size_t n = std::min(name.size(), record.rule.size() - 1);
   std::memcpy(record.rule.data(), name.data(), n);

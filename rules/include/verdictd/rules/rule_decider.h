@@ -1,4 +1,4 @@
-// The rule engine behind the service's Decider seam, and what the daemon
+// The rule engine behind the Decider seam (verdictd::decider), and what the daemon
 // shares between the deciders of every policy generation (metrics, log).
 #pragma once
 
@@ -8,10 +8,10 @@
 
 #include "verdictd/config/config.h"
 
+#include "verdictd/decider/decider.h"
 #include "verdictd/rules/engine.h"
 #include "verdictd/rules/rule_log.h"
 #include "verdictd/rules/rule_stats.h"
-#include "verdictd/service/decider.h"
 
 namespace verdictd::rules {
 
@@ -23,10 +23,10 @@ struct RuleRuntime {
 
 // `inspector` (optional): the decider that packets matching an "inspect"
 // rule go to (the worker's extension chain); without one they are accepted.
-class RuleDecider final : public service::Decider {
+class RuleDecider final : public decider::Decider {
  public:
   RuleDecider(std::shared_ptr<const RuleSet> rules, std::size_t worker, const RuleRuntime& runtime,
-              std::unique_ptr<service::Decider> inspector = nullptr)
+              std::unique_ptr<decider::Decider> inspector = nullptr)
       : log_(runtime.log),
         engine_(std::move(rules), log_ ? log_->ring(worker) : nullptr, runtime.stats),
         inspector_(std::move(inspector)) {
@@ -42,7 +42,7 @@ class RuleDecider final : public service::Decider {
     if (decision.inspect && inspector_ != nullptr) return inspector_->DecideOrDefer(packet);
     return {decision.verdict, false};
   }
-  void TakeStateFrom(service::Decider& previous) noexcept override {
+  void TakeStateFrom(decider::Decider& previous) noexcept override {
     // Once per reload per worker, so the cast's cost does not matter.
     if (auto* old = dynamic_cast<RuleDecider*>(&previous)) engine_.TakeStateFrom(old->engine_);
   }
@@ -51,7 +51,7 @@ class RuleDecider final : public service::Decider {
  private:
   std::shared_ptr<RuleLog> log_;  // declared first: outlives engine_
   RuleEngine engine_;
-  std::unique_ptr<service::Decider> inspector_;
+  std::unique_ptr<decider::Decider> inspector_;
 };
 
 // The daemon's runtime for `config`: the stats collectable (register it with
@@ -64,9 +64,9 @@ RuleRuntime MakeRuleRuntime(const config::Config& config);
 // service then keeps its default decider). Throws CompileError listing every
 // problem with file:line:column and rule name; a reload that gets it changes
 // nothing.
-std::vector<std::unique_ptr<service::Decider>> MakeRuleDeciders(const config::Config& config,
-                                                                 std::size_t workers,
-                                                                 const RuleRuntime& runtime);
+std::vector<std::unique_ptr<decider::Decider>> MakeRuleDeciders(const config::Config& config,
+                                                                  std::size_t workers,
+                                                                  const RuleRuntime& runtime);
 
 // What `--check-config` adds to the loader's checks: compile errors (unknown
 // interfaces, bad regexes, unreadable set files), without touching the kernel.

@@ -1,4 +1,4 @@
-#include "verdictd/rules/daemon_hooks.h"
+#include "verdictd/service/rule_hooks.h"
 
 #include <iostream>
 #include <memory>
@@ -8,7 +8,17 @@
 
 #include <spdlog/spdlog.h>
 
-namespace verdictd::rules {
+namespace verdictd::service {
+
+using rules::CompileConfig;
+using rules::CompileError;
+using rules::CompileResult;
+using rules::ReplayOptions;
+using rules::RuleDecider;
+using rules::RuleLog;
+using rules::RuleRuntime;
+using rules::RuleSet;
+using rules::RuleStats;
 
 std::shared_ptr<RuleStats> DaemonRuleStats() {
   static const std::shared_ptr<RuleStats> stats = std::make_shared<RuleStats>();
@@ -29,8 +39,8 @@ std::shared_ptr<RuleLog> DaemonRuleLog(const config::Config& config) {
 }
 }  // namespace
 
-service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config,
-                                               service::DeciderFactory inspector) {
+DeciderFactory MakeRuleDeciderFactory(const config::Config& config,
+                                               DeciderFactory inspector) {
   if (config.rules.rules.empty() && config.rules.included_rules.empty()) return {};
   struct Shared {
     std::shared_ptr<const RuleSet> rules;
@@ -38,7 +48,7 @@ service::DeciderFactory MakeRuleDeciderFactory(const config::Config& config,
   };
   auto shared = std::make_shared<Shared>();
   return [shared, inspector](const config::Config& cfg,
-                             std::size_t worker) -> std::unique_ptr<service::Decider> {
+                             std::size_t worker) -> std::unique_ptr<Decider> {
     if (worker == 0 || shared->rules == nullptr) {
       CompileResult result = CompileConfig(cfg);
       if (!result.diagnostics.empty()) throw CompileError(std::move(result.diagnostics));
@@ -63,14 +73,14 @@ void LogRuleSummary() {
   if (!events.empty()) spdlog::info("rule engine: {}", events);
 }
 
-service::Subcommand AddReplayCommand(CLI::App& app) {
+Subcommand AddReplayCommand(CLI::App& app) {
   auto options = std::make_shared<ReplayOptions>();
   CLI::App* command = app.add_subcommand(
       "replay", "Run the rules of a configuration over a pcap: each packet's verdict and rule, then a summary");
   command->add_option("--config,-c", options->config_path, "configuration file (default: the embedded one)");
   command->add_flag("--summary", options->summary_only, "print only the summary");
   command->add_option("capture", options->pcap_path, "pcap file")->required();
-  return {command, [options] { return RunReplay(*options, std::cout, std::cerr); }};
+  return {command, [options] { return rules::RunReplay(*options, std::cout, std::cerr); }};
 }
 
-}  // namespace verdictd::rules
+}  // namespace verdictd::service

@@ -9,10 +9,10 @@ RuleRuntime MakeRuleRuntime(const config::Config& config) {
   return runtime;
 }
 
-std::vector<std::unique_ptr<service::Decider>> MakeRuleDeciders(const config::Config& config,
-                                                                 std::size_t workers,
-                                                                 const RuleRuntime& runtime) {
-  std::vector<std::unique_ptr<service::Decider>> deciders;
+std::vector<std::unique_ptr<decider::Decider>> MakeRuleDeciders(const config::Config& config,
+                                                                  std::size_t workers,
+                                                                  const RuleRuntime& runtime) {
+  std::vector<std::unique_ptr<decider::Decider>> deciders;
   if (config.rules.rules.empty() && config.rules.included_rules.empty()) return deciders;
   CompileResult compiled = CompileConfig(config);
   if (!compiled.diagnostics.empty()) throw CompileError(std::move(compiled.diagnostics));

@@ -11,6 +11,7 @@
 #include <map>
 #include <sstream>
 
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/config/loader.h"
 #include "verdictd/rules/engine.h"
 #include "verdictd/rules/rule_set.h"
@@ -67,8 +68,9 @@ std::int64_t CaptureTimeNs(const timeval& ts) {
 }
 
 std::string VerdictText(const queueio::Verdict& v) {
-  std::string text = queueio::VerdictKindName(v.kind);
-  if (v.kind == queueio::VerdictKind::kQueue) text += ":" + std::to_string(v.target_queue);
+  const base::VerdictKindInfo& kind = base::VerdictKindInfoOf(v.kind);
+  std::string text = kind.name;
+  if (kind.has_target_queue) text += ":" + std::to_string(v.target_queue);
   char buffer[32];
   if (v.set_mark) {
     std::snprintf(buffer, sizeof buffer, "+mark=0x%x", v.mark);

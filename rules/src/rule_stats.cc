@@ -25,7 +25,7 @@ void RuleStats::AddEngine(const RuleEngine& engine, std::map<std::string, Totals
     totals.bytes += engine.rule_counter(r).bytes.value();
   }
   const EngineCounters& c = engine.counters();
-  const std::pair<const char*, const metrics::RelaxedCounter*> list[] = {
+  const std::pair<const char*, const base::RelaxedCounter*> list[] = {
       {"packets", &c.packets},
       {"unparseable", &c.unparseable},
       {"fragment", &c.fragments},
