@@ -67,16 +67,18 @@ ChainDecider::~ChainDecider() {
   }
 }
 
-queueio::Verdict ChainDecider::Decide(const queueio::PacketView& packet) noexcept {
+queueio::Verdict ChainDecider::Decide(const queueio::PacketView& packet,
+                                      std::uint64_t now_ns) noexcept {
   // Only called when no extension may pend (may_defer() false).
-  return Run(packet).verdict;
+  return Run(packet, now_ns).verdict;
 }
 
-decider::Decision ChainDecider::DecideOrDefer(const queueio::PacketView& packet) noexcept {
-  return Run(packet);
+decider::Decision ChainDecider::DecideOrDefer(const queueio::PacketView& packet,
+                                              std::uint64_t now_ns) noexcept {
+  return Run(packet, now_ns);
 }
 
-decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
+decider::Decision ChainDecider::Run(const queueio::PacketView& view, std::uint64_t now_ns) noexcept {
   PacketContext context;
   verdictd_packet_t& p = context.packet;
   p.id = view.id;
@@ -173,7 +175,7 @@ decider::Decision ChainDecider::Run(const queueio::PacketView& view) noexcept {
       ResultContext pending = result;
       pending.gso_or_truncated =
           (current->packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
-      table_->Begin(slot, view.id, Now() + plan_->timeout_ns, pending, plan_->timeout_verdict,
+      table_->Begin(slot, view.id, (now_ns != 0 ? now_ns : Now()) + plan_->timeout_ns, pending, plan_->timeout_verdict,
                     plan_->overflow_verdict, link.counters);
       return {queueio::Verdict{}, true};
     }

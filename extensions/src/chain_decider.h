@@ -31,8 +31,10 @@ class ChainDecider final : public decider::Decider {
                std::uint8_t* scratch, std::uint32_t max_edit);
   ~ChainDecider() override;
 
-  queueio::Verdict Decide(const queueio::PacketView& packet) noexcept override;
-  decider::Decision DecideOrDefer(const queueio::PacketView& packet) noexcept override;
+  // `now_ns` starts the deadline of a packet an extension keeps (0: the clock is read).
+  queueio::Verdict Decide(const queueio::PacketView& packet, std::uint64_t now_ns) noexcept override;
+  decider::Decision DecideOrDefer(const queueio::PacketView& packet,
+                                  std::uint64_t now_ns) noexcept override;
 
  private:
   struct Link {
@@ -42,7 +44,7 @@ class ChainDecider final : public decider::Decider {
     ExtensionWorkerCounters* counters;
     bool may_pend;
   };
-  decider::Decision Run(const queueio::PacketView& view) noexcept;
+  decider::Decision Run(const queueio::PacketView& view, std::uint64_t now_ns) noexcept;
 
   std::shared_ptr<const ChainPlan> plan_;  // keeps the extensions loaded
   std::vector<Link> links_;

@@ -64,7 +64,7 @@ struct Chain {
   }
   queueio::Verdict Decide(std::uint32_t mark) {
     const auto bytes = UdpPacket();
-    return decider->Decide(View(bytes, mark));
+    return decider->Decide(View(bytes, mark), 0);
   }
   std::string Calls(const std::string& name) { return host->Info(name).text; }
 };
@@ -140,7 +140,7 @@ TEST(Chain, altered_sends_the_rewritten_bytes_with_repaired_checksums) {
   REQUIRE_ROOT();
   Chain chain({E("probe_a", "altered")});
   const auto bytes = UdpPacket();
-  const queueio::Verdict v = chain.decider->Decide(View(bytes, 0));
+  const queueio::Verdict v = chain.decider->Decide(View(bytes, 0), 0);
   EXPECT_EQ(v.kind, queueio::VerdictKind::kAccept);
   ASSERT_EQ(v.replacement.size(), bytes.size());
   std::vector<std::uint8_t> out(v.replacement.begin(), v.replacement.end());
@@ -159,7 +159,7 @@ TEST(Chain, refuses_to_rewrite_gso_packets) {
   const auto bytes = UdpPacket();
   queueio::PacketView v = View(bytes, 0);
   v.skb_info = queueio::kSkbGso;
-  const queueio::Verdict verdict = chain.decider->Decide(v);
+  const queueio::Verdict verdict = chain.decider->Decide(v, 0);
   EXPECT_EQ(verdict.kind, queueio::VerdictKind::kAccept);
   EXPECT_TRUE(verdict.replacement.empty());
   EXPECT_EQ(chain.plan->links[0]->counters().workers[0].errors.value(), 1u);
