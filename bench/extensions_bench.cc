@@ -168,7 +168,7 @@ void BM_Extensions_ChainDecide(benchmark::State& state) {
   queueio::PacketView packet;
   queueio::ParsePacketMessage(message, packet);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(decider.Decide(packet));
+    benchmark::DoNotOptimize(decider.Decide(packet, 0));
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -204,22 +204,19 @@ void BM_Pipeline_ParseDecideEncodeBatch(benchmark::State& state) {
 
   auto one_batch = [&] {
     source.Receive(received, false, 0);
-    for (const Datagram& datagram : received.datagrams) {
-      verdictd::queueio::ForEachNetlinkMessage(
-          datagram.bytes, [&](std::span<const std::uint8_t> message) {
-            PacketView packet;
-            const auto result = verdictd::queueio::ParsePacketMessage(message, packet);
-            if (result.status != verdictd::queueio::ParseStatus::kOk) return;
-            counters.packets.Add();
-            counters.bytes.Add(packet.original_length);
-            const Verdict verdict = decider.Decide(packet);
-            if (batcher.Add(packet.id, verdict) == verdictd::queueio::AddStatus::kNeedsFlush) {
-              batcher.Flush(sink);
-              batcher.Add(packet.id, verdict);
-            }
-            counters.verdicts[static_cast<std::size_t>(verdict.kind)].Add();
-          });
-    }
+    // The worker's entry: the parsed packets of the receive (ParseDatagram).
+    received.ForEachPacket([&](const verdictd::queueio::ParseResult& result,
+                               const PacketView& packet) {
+      if (result.status != verdictd::queueio::ParseStatus::kOk) return;
+      counters.packets.Add();
+      counters.bytes.Add(packet.original_length);
+      const Verdict verdict = decider.Decide(packet, 0);
+      if (batcher.Add(packet.id, verdict) == verdictd::queueio::AddStatus::kNeedsFlush) {
+        batcher.Flush(sink);
+        batcher.Add(packet.id, verdict);
+      }
+      counters.verdicts[static_cast<std::size_t>(verdict.kind)].Add();
+    });
     batcher.Flush(sink);  // the receive side would block: flush
   };
   ReportSteadyAllocations(state, batch, one_batch);

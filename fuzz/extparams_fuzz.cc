@@ -130,7 +130,9 @@ void ThroughTheHost(const std::string& name, const std::string& parameters) {
   const verdictd::extensions::CommandResult result = Host().Add(name, parameters);
   if (result.ok) return;
   if (result.text.find(name) == std::string::npos ||
-      result.text.find("parameters") == std::string::npos) {
+      result.text.find("parameter") == std::string::npos) {
+    // "parameters: ..." from the host's own check, "parameter \"key\": ..."
+    // from an extension's parameter table.
     Die("the refusal does not name the extension and its parameters: " + result.text);
   }
 }

@@ -123,7 +123,8 @@ void ChainLinks::Fill(const queueio::PacketView& view) noexcept {
   context_.edited = false;
 }
 
-bool ChainLinks::Run(const queueio::PacketView& view, queueio::Verdict& out) noexcept {
+bool ChainLinks::Run(const queueio::PacketView& view, std::uint64_t now_ns,
+                     queueio::Verdict& out) noexcept {
   // The links that will not run are passed over before the view is filled.
   std::size_t first = 0;
   const std::size_t n = links_.size();
@@ -133,6 +134,7 @@ bool ChainLinks::Run(const queueio::PacketView& view, queueio::Verdict& out) noe
     return false;
   }
   Fill(view);
+  now_ns_ = now_ns;
   // result.end_verdict is only read for a pending packet (set at Begin).
   ResultContext result;
   result.mark = view.mark;
@@ -150,6 +152,7 @@ decider::Decision ChainLinks::Resume(const PacketContext& from, std::uint32_t ne
   context_.packet = from.packet;
   context_.packet.token = 0;
   context_.edited = false;
+  now_ns_ = 0;  // a completion: its own time
   ResultContext result = result_in;
   decider::Decision decision;
   decision.deferred = Loop(next_link, result, id, decision.verdict);
@@ -219,7 +222,8 @@ bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id
           (current->packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
       // A NEXT from the completion resumes the chain after this link.
       const bool more = index + 1 < links_.size();
-      table_->Begin(slot, id, base::MonotonicNanos() + plan_->timeout_ns, pending, plan_->timeout_verdict,
+      const std::uint64_t now = now_ns_ != 0 ? now_ns_ : base::MonotonicNanos();
+      table_->Begin(slot, id, now + plan_->timeout_ns, pending, plan_->timeout_verdict,
                     plan_->overflow_verdict, link.counters, more ? this : nullptr,
                     static_cast<std::uint32_t>(index + 1));
       return true;
@@ -299,16 +303,18 @@ ChainDecider::~ChainDecider() {
   if (graveyard_ != nullptr) graveyard_->Sweep();
 }
 
-queueio::Verdict ChainDecider::Decide(const queueio::PacketView& packet) noexcept {
+queueio::Verdict ChainDecider::Decide(const queueio::PacketView& packet,
+                                      std::uint64_t now_ns) noexcept {
   // Only called when no extension may pend (may_defer() false).
   queueio::Verdict verdict;
-  links_->Run(packet, verdict);
+  links_->Run(packet, now_ns, verdict);
   return verdict;
 }
 
-decider::Decision ChainDecider::DecideOrDefer(const queueio::PacketView& packet) noexcept {
+decider::Decision ChainDecider::DecideOrDefer(const queueio::PacketView& packet,
+                                              std::uint64_t now_ns) noexcept {
   decider::Decision decision;
-  decision.deferred = links_->Run(packet, decision.verdict);
+  decision.deferred = links_->Run(packet, now_ns, decision.verdict);
   return decision;
 }
 

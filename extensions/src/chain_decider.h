@@ -51,7 +51,9 @@ class ChainLinks final : public Continuation {
   // Writes the verdict into `out` (in the caller's return slot: a verdict
   // returned by value from here cost a store-forwarding stall per packet);
   // true when the packet was deferred instead (`out` untouched).
-  bool Run(const queueio::PacketView& view, queueio::Verdict& out) noexcept;
+  // `now_ns` starts the deadline of a packet an extension keeps (0: the
+  // clock is read).
+  bool Run(const queueio::PacketView& view, std::uint64_t now_ns, queueio::Verdict& out) noexcept;
   bool may_pend() const noexcept { return may_pend_; }
 
   // Continuation (the worker thread of the pending table).
@@ -96,6 +98,7 @@ class ChainLinks final : public Continuation {
   std::atomic<std::uint32_t> outstanding_{0};
   // The view handed to process(), reused for every packet.
   PacketContext context_;
+  std::uint64_t now_ns_ = 0;  // of the packet in context_ (0: unknown)
   queueio::Verdict end_verdict_;
   // Interface names by index, from the plan; index 0 and unknown ones are "".
   const std::array<char, 16>* names_ = nullptr;
@@ -126,8 +129,9 @@ class ChainDecider final : public decider::Decider {
                std::uint8_t* scratch, std::uint32_t max_edit, ChainGraveyard* graveyard);
   ~ChainDecider() override;
 
-  queueio::Verdict Decide(const queueio::PacketView& packet) noexcept override;
-  decider::Decision DecideOrDefer(const queueio::PacketView& packet) noexcept override;
+  queueio::Verdict Decide(const queueio::PacketView& packet, std::uint64_t now_ns) noexcept override;
+  decider::Decision DecideOrDefer(const queueio::PacketView& packet,
+                                  std::uint64_t now_ns) noexcept override;
 
  private:
   std::unique_ptr<ChainLinks> links_;

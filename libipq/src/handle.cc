@@ -99,9 +99,9 @@ bool Handle::Bind(std::uint8_t mode, std::size_t range) noexcept {
     // Every packet the kernel holds for us may be deferred at once (the
     // program holds it): size the deferred table for the whole queue.
     const std::size_t capacity = std::size_t{settings_.max_queue_length} + settings_.batch_size;
-    auto batcher = std::make_unique<queueio::VerdictBatcher>(
-        o.queue_num, std::min<std::size_t>(socket->max_send_bytes(), 256 * 1024), capacity,
-        capacity);
+    // 256 KiB of verdicts at most, capped at what one send to the socket carries.
+    auto batcher = std::make_unique<queueio::VerdictBatcher>(o.queue_num, *socket, 256 * 1024,
+                                                             capacity, capacity);
     batcher->set_connmark_supported(false);
     socket_ = std::move(socket);
     batcher_ = std::move(batcher);

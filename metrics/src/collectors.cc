@@ -8,11 +8,13 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <prometheus/text_serializer.h>
 
 #include "verdictd/metrics/process_stats.h"
+#include "verdictd/metrics/queue_counters.h"
 
 #ifndef VERDICTD_VERSION
 #define VERDICTD_VERSION "unknown"
@@ -92,15 +94,19 @@ struct HistogramSnapshot {
   }
 };
 
+// The values of kQueueCounters, row after row (a per_verdict row holds one
+// value per verdict kind), in one flat array.
+constexpr std::size_t CountValues() {
+  std::size_t n = 0;
+  for (const QueueCounter& row : kQueueCounters) n += ValueCount(row);
+  return n;
+}
+constexpr std::size_t kValueCount = CountValues();
+
 struct QueueSnapshot {
-  std::uint64_t packets = 0, bytes = 0, verdict_sends = 0, batch_messages = 0,
-                single_messages = 0, malformed = 0, unparseable_verdicts = 0, kernel_errors = 0,
-                enobufs = 0, receive_errors = 0, send_errors = 0;
-  std::array<std::uint64_t, kVerdictLabels.size()> verdicts{};
+  std::array<std::uint64_t, kValueCount> values{};
   HistogramSnapshot verdict_latency, kernel_delay;
   bool up = false;
-  bool stalled = false;
-  std::uint64_t stalls = 0, connmarks_stripped = 0, pending = 0;
   std::uint32_t flags = 0, max_length = 0;
   bool bound = false;
   int cpu = -1;
@@ -108,24 +114,14 @@ struct QueueSnapshot {
   bool cpu_seconds_known = false;
 
   void Add(const WorkerCounters& c) {
-    packets += c.packets.value();
-    bytes += c.bytes.value();
-    for (std::size_t i = 0; i < verdicts.size(); ++i) verdicts[i] += c.verdicts[i].value();
-    verdict_sends += c.verdict_sends.value();
-    batch_messages += c.batch_messages.value();
-    single_messages += c.single_messages.value();
-    malformed += c.malformed.value();
-    unparseable_verdicts += c.unparseable_verdicts.value();
-    kernel_errors += c.kernel_errors.value();
-    enobufs += c.enobufs.value();
-    receive_errors += c.receive_errors.value();
-    send_errors += c.send_errors.value();
+    std::size_t v = 0;
+    for (const QueueCounter& row : kQueueCounters) {
+      for (std::size_t k = 0; k < ValueCount(row); ++k, ++v) {
+        values[v] = Combined(row, values[v], row.read(c, k));
+      }
+    }
     verdict_latency.Add(c.verdict_latency);
     kernel_delay.Add(c.kernel_delay);
-    stalled = stalled || c.stalled.load(std::memory_order_relaxed);
-    stalls += c.stalls.value();
-    connmarks_stripped += c.connmarks_stripped.value();
-    pending += c.pending.load(std::memory_order_relaxed);
     if (c.posture.bound.load(std::memory_order_relaxed)) {
       bound = true;
       flags = c.posture.flags.load(std::memory_order_relaxed);
@@ -233,54 +229,38 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
   const auto H = MetricType::Histogram;
   std::vector<MetricFamily> families;
 
-  // Plain per-queue counters, one family per field.
-  struct Field {
-    const char* name;
-    const char* help;
-    std::uint64_t QueueSnapshot::*member;
-  };
-  static constexpr Field kFields[] = {
-      {"verdictd_received_packets_total", "Packets received from the kernel queue.",
-       &QueueSnapshot::packets},
-      {"verdictd_received_bytes_total", "Original length of the packets received, in bytes.",
-       &QueueSnapshot::bytes},
-      {"verdictd_verdict_sends_total", "Send system calls that carried verdicts.",
-       &QueueSnapshot::verdict_sends},
-      {"verdictd_malformed_messages_total", "Netlink messages skipped as malformed.",
-       &QueueSnapshot::malformed},
-      {"verdictd_unparseable_packets_total",
-       "Malformed messages that still had a packet id and got the unparseable verdict.",
-       &QueueSnapshot::unparseable_verdicts},
-      {"verdictd_kernel_errors_total",
-       "Error replies from the kernel (for example a verdict for an unknown id).",
-       &QueueSnapshot::kernel_errors},
-      {"verdictd_enobufs_total",
-       "ENOBUFS seen on receive (the socket buffer overflowed and messages were lost).",
-       &QueueSnapshot::enobufs},
-      {"verdictd_receive_errors_total", "Failed receive calls other than ENOBUFS.",
-       &QueueSnapshot::receive_errors},
-      {"verdictd_send_errors_total", "Failed verdict send calls.", &QueueSnapshot::send_errors},
-      {"verdictd_worker_stalls_total", "Times the queue's worker was found stalled.",
-       &QueueSnapshot::stalls},
-      {"verdictd_connmark_stripped_total",
-       "Connmark verdicts sent without their connmark because the kernel lacks "
-       "nf_conntrack_netlink (it would ignore them).",
-       &QueueSnapshot::connmarks_stripped},
-  };
-  for (const Field& field : kFields) {
-    MetricFamily family = Family(field.name, field.help, C);
+  // The per-queue counter table (queue_counters.h): one family per metric
+  // name, rows that share a name told apart by their label.
+  std::size_t first_value = 0;
+  for (std::size_t r = 0; r < std::size(kQueueCounters); first_value += ValueCount(kQueueCounters[r++])) {
+    const QueueCounter& head = kQueueCounters[r];
+    if (head.metric == nullptr) continue;
+    bool seen = false;  // an earlier row opened this family
+    for (std::size_t e = 0; e < r && !seen; ++e) {
+      seen = kQueueCounters[e].metric != nullptr &&
+             std::string_view(kQueueCounters[e].metric) == head.metric;
+    }
+    if (seen) continue;
+    MetricFamily family = Family(head.metric, head.help != nullptr ? head.help : "",
+                                 head.kind == CounterKind::kCounter ? C : G);
     for (const auto& [queue, s] : queues) {
-      AddSample(family, {{"queue", std::to_string(queue)}}, static_cast<double>(s.*field.member));
+      const std::string q = std::to_string(queue);
+      std::size_t v = first_value;
+      for (std::size_t e = r; e < std::size(kQueueCounters); v += ValueCount(kQueueCounters[e++])) {
+        const QueueCounter& row = kQueueCounters[e];
+        if (row.metric == nullptr || std::string_view(row.metric) != head.metric) continue;
+        for (std::size_t k = 0; k < ValueCount(row); ++k) {
+          std::vector<ClientMetric::Label> labels{{"queue", q}};
+          if (row.label_name != nullptr) {
+            labels.push_back({row.label_name, row.per_verdict ? kVerdictLabels[k] : row.label_value});
+          }
+          AddSample(family, std::move(labels), static_cast<double>(s.values[v + k]));
+        }
+      }
     }
     families.push_back(std::move(family));
   }
 
-  MetricFamily verdicts =
-      Family("verdictd_verdicts_total", "Verdicts given, by kind (accept, drop, repeat, queue, stop).", C);
-  MetricFamily messages = Family("verdictd_verdict_messages_total",
-                                 "Verdict messages sent: type batch (NFQNL_MSG_VERDICT_BATCH, "
-                                 "covers a run of ids) or single (NFQNL_MSG_VERDICT).",
-                                 C);
   MetricFamily latency = Family("verdictd_verdict_latency_seconds",
                                 "Time from receiving a packet to sending its verdict.", H);
   MetricFamily delay = Family("verdictd_kernel_delay_seconds",
@@ -291,12 +271,6 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
   MetricFamily cpu = Family("verdictd_worker_cpu", "CPU the queue's worker is pinned to (-1: not pinned).", G);
   MetricFamily cpu_seconds =
       Family("verdictd_worker_cpu_seconds_total", "CPU time (user + system) used by the queue's worker thread.", C);
-  MetricFamily stalled = Family("verdictd_worker_stalled",
-                                "1 while the queue's worker is stalled: packets wait for it and it "
-                                "has not come back to its receive loop within the stall bound.",
-                                G);
-  MetricFamily pending = Family("verdictd_worker_pending_verdicts",
-                                "Verdicts the worker holds, not yet sent (sampled once per loop).", G);
   MetricFamily max_length = Family("verdictd_queue_max_length",
                                    "Maximum queue length the kernel acknowledged at bind, in packets.", G);
   MetricFamily flag = Family("verdictd_queue_flag",
@@ -305,18 +279,11 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
                              G);
   for (const auto& [queue, s] : queues) {
     const std::string q = std::to_string(queue);
-    for (std::size_t i = 0; i < kVerdictLabels.size(); ++i) {
-      AddSample(verdicts, {{"queue", q}, {"verdict", kVerdictLabels[i]}}, static_cast<double>(s.verdicts[i]));
-    }
-    AddSample(messages, {{"queue", q}, {"type", "batch"}}, static_cast<double>(s.batch_messages));
-    AddSample(messages, {{"queue", q}, {"type", "single"}}, static_cast<double>(s.single_messages));
     latency.metric.push_back(s.verdict_latency.ToMetric({{"queue", q}}));
     delay.metric.push_back(s.kernel_delay.ToMetric({{"queue", q}}));
     AddSample(up, {{"queue", q}}, s.up ? 1 : 0);
     AddSample(cpu, {{"queue", q}}, s.cpu);
     if (s.cpu_seconds_known) AddSample(cpu_seconds, {{"queue", q}}, s.cpu_seconds);
-    AddSample(stalled, {{"queue", q}}, s.stalled ? 1 : 0);
-    AddSample(pending, {{"queue", q}}, static_cast<double>(s.pending));
     if (s.bound) {
       AddSample(max_length, {{"queue", q}}, s.max_length);
       for (const auto& [bit, name] : kQueueFlagNames) {
@@ -324,8 +291,7 @@ std::vector<MetricFamily> QueueCollector::Collect() const {
       }
     }
   }
-  for (auto* family : {&verdicts, &messages, &latency, &delay, &up, &cpu, &cpu_seconds, &stalled,
-                       &pending, &max_length, &flag}) {
+  for (auto* family : {&latency, &delay, &up, &cpu, &cpu_seconds, &max_length, &flag}) {
     families.push_back(std::move(*family));
   }
 

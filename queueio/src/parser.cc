@@ -12,6 +12,16 @@
 #include <cstring>
 
 namespace verdictd::queueio {
+
+// parser_inl.h reads netlink headers without <linux/netlink.h>.
+static_assert(sizeof(internal::NetlinkHeader) == sizeof(nlmsghdr) &&
+                  offsetof(internal::NetlinkHeader, length) == offsetof(nlmsghdr, nlmsg_len) &&
+                  offsetof(internal::NetlinkHeader, type) == offsetof(nlmsghdr, nlmsg_type) &&
+                  offsetof(internal::NetlinkHeader, pid) == offsetof(nlmsghdr, nlmsg_pid),
+              "internal::NetlinkHeader must match struct nlmsghdr");
+static_assert(internal::NetlinkAlign(13) == NLMSG_ALIGN(13) && NLMSG_ALIGNTO == 4,
+              "internal::NetlinkAlign must match NLMSG_ALIGN");
+
 namespace {
 
 constexpr std::uint16_t kPacketMessageType = (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET;

@@ -22,6 +22,7 @@
 
 #include "verdictd/queueio/kernel_queue_stats.h"
 #include "verdictd/queueio/parser.h"
+#include "verdictd/queueio/verdict_batcher.h"
 
 namespace verdictd::queueio {
 namespace {
@@ -32,11 +33,8 @@ constexpr std::size_t kDatagramHeadroom = 4096;
 constexpr std::size_t kMaxBatch = 1024;
 constexpr int kAckTimeoutMs = 5000;
 constexpr std::size_t kMinSendBuffer = 256 * 1024;
-
-void Bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
-  // Single writer: a plain load + store, no locked read-modify-write.
-  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
+// max_send_bytes() of the smallest send buffer still holds any one verdict.
+static_assert(kMinSendBuffer - 64 >= VerdictBatcher::kMinBufferBytes);
 
 std::string Errno(int err) { return std::string(std::strerror(err)); }
 
@@ -76,7 +74,6 @@ struct QueueSocket::Impl {
   std::uint32_t seq = 0;
   bool bound = false;
   BindReport report;
-  SocketStats stats;
 
   std::size_t slot_bytes = 0;
   std::vector<std::uint8_t> storage;  // batch_size slots of slot_bytes
@@ -115,11 +112,8 @@ struct QueueSocket::Impl {
       if (ready == 0) return ETIMEDOUT;
       ssize_t n = recv(fd, Slot(0), slot_bytes, MSG_DONTWAIT);
       if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        if (errno == ENOBUFS) {
-          Bump(stats.enobufs);
-          continue;
-        }
+        // ENOBUFS: messages were lost (an overrun); the answer may still come.
+        if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS) continue;
         return errno;
       }
       auto datagram = std::span<const std::uint8_t>(Slot(0), static_cast<std::size_t>(n));
@@ -336,7 +330,6 @@ struct QueueSocket::Impl {
       datagrams[count] = Datagram{{Slot(count), n}, bytes.size() > slot_bytes};
       ++count;
     }
-    Bump(stats.datagrams, count);
     batch.datagrams = {datagrams.data(), count};
     return ReceiveStatus::kOk;
   }
@@ -431,7 +424,6 @@ QueueSocket::~QueueSocket() { Unbind(); }
 
 ReceiveStatus QueueSocket::Receive(ReceiveBatch& batch, bool block, int timeout_ms) noexcept {
   Impl& s = *impl_;
-  Bump(s.stats.receive_calls);
   batch.datagrams = {};
   batch.last_errno = 0;
   if (s.stash_next < s.stash.size()) return s.ReceiveStash(batch);
@@ -440,7 +432,6 @@ ReceiveStatus QueueSocket::Receive(ReceiveBatch& batch, bool block, int timeout_
   if (block && timeout_ms != 0) {
     if (!s.SetTimeout(timeout_ms < 0 ? -1 : timeout_ms)) {
       batch.last_errno = errno;
-      Bump(s.stats.receive_errors);
       return ReceiveStatus::kError;
     }
     // The first datagram may wait (up to SO_RCVTIMEO); the rest are taken only if there.
@@ -457,23 +448,17 @@ ReceiveStatus QueueSocket::Receive(ReceiveBatch& batch, bool block, int timeout_
       case EINTR:
         return ReceiveStatus::kInterrupted;
       case ENOBUFS:
-        Bump(s.stats.enobufs);
         return ReceiveStatus::kOverrun;
       default:
-        Bump(s.stats.receive_errors);
         return ReceiveStatus::kError;
     }
   }
-  std::uint64_t truncated = 0;
   for (int i = 0; i < n; ++i) {
     const mmsghdr& h = s.headers[static_cast<std::size_t>(i)];
     const bool cut = (h.msg_hdr.msg_flags & MSG_TRUNC) != 0;
-    truncated += cut ? 1 : 0;
     const std::size_t len = std::min<std::size_t>(h.msg_len, s.slot_bytes);
     s.datagrams[static_cast<std::size_t>(i)] = Datagram{{s.Slot(static_cast<std::size_t>(i)), len}, cut};
   }
-  Bump(s.stats.datagrams, static_cast<std::uint64_t>(n));
-  if (truncated != 0) Bump(s.stats.truncated, truncated);
   batch.datagrams = {s.datagrams.data(), static_cast<std::size_t>(n)};
   return n > 0 ? ReceiveStatus::kOk : ReceiveStatus::kWouldBlock;
 }
@@ -485,7 +470,6 @@ SendStatus QueueSocket::Send(std::span<const std::uint8_t> messages) noexcept {
     if (n >= 0) return SendStatus::kOk;
     if (errno == EINTR) continue;
     if (errno == EAGAIN) return SendStatus::kWouldBlock;
-    Bump(s.stats.send_errors);
     return SendStatus::kError;
   }
 }
@@ -503,6 +487,22 @@ void QueueSocket::Unbind() noexcept {
   (void)send(s.fd, nlh, nlh->nlmsg_len, 0);
 }
 
+bool QueueSocket::SetMaxLength(std::uint32_t max_length) noexcept {
+  Impl& s = *impl_;
+  // Not acknowledged, like Unbind(): the answer would arrive among packet
+  // messages, which this call must not read and drop.
+  alignas(nlmsghdr) char buf[128];
+  nlmsghdr* nlh = s.ConfigHeader(buf);
+  nfq_nlmsg_cfg_put_qmaxlen(nlh, max_length);
+  nlh->nlmsg_seq = ++s.seq;
+  for (;;) {
+    if (send(s.fd, nlh, nlh->nlmsg_len, 0) >= 0) return true;
+    if (errno != EINTR) return false;
+  }
+}
+
+bool QueueSocket::StopQueueing() noexcept { return SetMaxLength(0); }
+
 void QueueSocket::Detach() noexcept { impl_->bound = false; }
 
 std::size_t QueueSocket::max_send_bytes() const noexcept {
@@ -514,6 +514,5 @@ std::size_t QueueSocket::max_send_bytes() const noexcept {
 std::uint16_t QueueSocket::queue_num() const noexcept { return impl_->options.queue_num; }
 int QueueSocket::fd() const noexcept { return impl_->fd; }
 const BindReport& QueueSocket::bind_report() const noexcept { return impl_->report; }
-const SocketStats& QueueSocket::stats() const noexcept { return impl_->stats; }
 
 }  // namespace verdictd::queueio

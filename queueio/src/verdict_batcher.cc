@@ -74,6 +74,11 @@ class DeferredIds {
   std::size_t count_ = 0;
 };
 
+// Single writer: a relaxed load and store, no locked read-modify-write.
+void Bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 bool SameRunVerdict(const Verdict& a, const Verdict& b) noexcept {
   return a.kind == b.kind && (a.kind != VerdictKind::kQueue || a.target_queue == b.target_queue) &&
          a.set_mark == b.set_mark && (!a.set_mark || a.mark == b.mark);
@@ -127,20 +132,41 @@ struct VerdictBatcher::State {
   }
 };
 
+static_assert(VerdictBatcher::kMinBufferBytes ==
+                  MaxVerdictMessageSize(kMaxReplacement) + 2 * kPlainMessageMax,
+              "kMinBufferBytes: one maximal payload verdict next to a closing run");
+
+VerdictBatcher::VerdictBatcher(std::uint16_t queue_num, const VerdictSink& sink,
+                               std::size_t buffer_bytes, std::size_t max_pending,
+                               std::size_t capacity, BatcherStats* stats)
+    : VerdictBatcher(queue_num, std::min(buffer_bytes, sink.max_send_bytes()), max_pending,
+                     capacity, stats) {}
+
 VerdictBatcher::VerdictBatcher(std::uint16_t queue_num, std::size_t buffer_bytes,
-                               std::size_t max_pending, std::size_t capacity)
-    : state_(std::make_unique<State>()) {
+                               std::size_t max_pending, std::size_t capacity, BatcherStats* stats)
+    : state_(std::make_unique<State>()), stats_(stats != nullptr ? stats : &own_stats_) {
   state_->queue_num = queue_num;
   // Always room for the largest single verdict next to a closing run, so a
   // verdict fits an empty batcher.
-  state_->buffer.resize(
-      std::max(buffer_bytes, MaxVerdictMessageSize(kMaxReplacement) + 2 * kPlainMessageMax));
+  state_->buffer.resize(std::max(buffer_bytes, kMinBufferBytes));
   state_->capacity = std::max<std::size_t>({max_pending, capacity, 1});
   state_->max_pending = std::max<std::size_t>(max_pending, 1);
   state_->deferred.Reserve(state_->capacity);
 }
 
 VerdictBatcher::~VerdictBatcher() = default;
+
+AddStatus VerdictBatcher::Add(std::uint32_t id, const Verdict& verdict,
+                              std::uint64_t waiting_since_ns) noexcept {
+  State& s = *state_;
+  const bool first = s.pending == 0;
+  const AddStatus status = Add(id, verdict);
+  if (first && status == AddStatus::kOk) {
+    s.stamped = true;
+    s.first_seen_ns = waiting_since_ns;
+  }
+  return status;
+}
 
 AddStatus VerdictBatcher::Add(std::uint32_t id, const Verdict& verdict_in) noexcept {
   State& s = *state_;
@@ -165,8 +191,8 @@ AddStatus VerdictBatcher::Add(std::uint32_t id, const Verdict& verdict_in) noexc
   if (s.buffer.size() - s.used < need) return AddStatus::kNeedsFlush;
 
   s.deferred.Remove(id);
-  if (stripped) ++stats_.connmarks_stripped;
-  if (oversized) ++stats_.oversized_replacements;
+  if (stripped) Bump(stats_->connmarks_stripped);
+  if (oversized) Bump(stats_->oversized_replacements);
 
   // A batch message covers every queued id up to its last one, so a run may
   // only grow while every id still undecided comes after it: up to the
@@ -218,6 +244,8 @@ void VerdictBatcher::set_max_delay_ns(std::uint64_t max_delay_ns) noexcept {
   state_->max_delay_ns = max_delay_ns;
 }
 
+std::uint64_t VerdictBatcher::max_delay_ns() const noexcept { return state_->max_delay_ns; }
+
 bool VerdictBatcher::FlushDue(std::uint64_t now_ns) noexcept {
   State& s = *state_;
   if (s.pending == 0) return false;
@@ -234,14 +262,14 @@ bool VerdictBatcher::Flush(VerdictSink& sink) noexcept {
   if (s.used == 0) return true;
   const SendStatus status = sink.Send(std::span<const std::uint8_t>(s.buffer.data(), s.used));
   if (status == SendStatus::kWouldBlock) return false;
-  ++stats_.sends;
+  Bump(stats_->sends);
   if (status == SendStatus::kOk) {
-    stats_.verdicts += s.pending;
-    stats_.batch_messages += s.staged_batch;
-    stats_.single_messages += s.staged_single;
+    Bump(stats_->verdicts, s.pending);
+    Bump(stats_->batch_messages, s.staged_batch);
+    Bump(stats_->single_messages, s.staged_single);
   } else {
-    ++stats_.send_failures;
-    stats_.failed_verdicts += s.pending;
+    Bump(stats_->send_failures);
+    Bump(stats_->failed_verdicts, s.pending);
   }
   s.used = 0;
   s.pending = 0;

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "verdictd/metrics/queue_counters.h"
+
 namespace verdictd::service {
 
 std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& report) {
@@ -31,23 +33,19 @@ std::string DescribeQueue(const QueuePlan& plan, const queueio::BindReport& repo
 }
 
 std::string SummarizeCounters(std::uint16_t queue_num, const metrics::WorkerCounters& c) {
-  std::string line = "queue " + std::to_string(queue_num) + ": packets " +
-                     std::to_string(c.packets.value()) + ", bytes " +
-                     std::to_string(c.bytes.value());
-  for (std::size_t k = 0; k < metrics::kVerdictLabels.size(); ++k) {
-    if (c.verdicts[k].value() == 0) continue;
-    line += ", ";
-    line += metrics::kVerdictLabels[k];
-    line += " " + std::to_string(c.verdicts[k].value());
+  std::string line = "queue " + std::to_string(queue_num) + ": ";
+  bool first = true;
+  for (const metrics::QueueCounter& row : metrics::kQueueCounters) {
+    if (row.log_key == nullptr) continue;
+    for (std::size_t k = 0; k < metrics::ValueCount(row); ++k) {
+      const std::uint64_t value = row.read(c, k);
+      if (value == 0 && row.log_omit_zero) continue;
+      if (!first) line += ", ";
+      first = false;
+      line += metrics::RowKey(row, row.log_key, k);
+      line += " " + std::to_string(value);
+    }
   }
-  line += ", gso_packets " + std::to_string(c.gso_packets.value()) + ", max_packet_length " +
-          std::to_string(c.max_packet_length.value()) + ", verdict_sends " +
-          std::to_string(c.verdict_sends.value()) + ", batch_messages " +
-          std::to_string(c.batch_messages.value()) + ", malformed " +
-          std::to_string(c.malformed.value()) + ", kernel_errors " +
-          std::to_string(c.kernel_errors.value()) + ", enobufs " +
-          std::to_string(c.enobufs.value()) + ", send_errors " +
-          std::to_string(c.send_errors.value());
   return line;
 }
 

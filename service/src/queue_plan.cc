@@ -145,7 +145,8 @@ WorkerOptions MakeWorkerOptions(const config::VerdictSection& verdict, std::size
   options.busy_poll_us = verdict.busy_poll_us;
   options.latency_budget_us = verdict.latency_budget_us;
   // Room for batch_capacity single verdicts with mark and connmark (up to 64
-  // bytes each); a fuller buffer would only flush early.
+  // bytes each); a fuller buffer would only flush early. The worker caps it at
+  // what one send to its socket may carry (VerdictSink::max_send_bytes()).
   options.send_buffer_bytes = std::max<std::size_t>(64 * 1024, options.batch_capacity * 64);
   return options;
 }

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 
+#include "verdictd/metrics/queue_counters.h"
+
 namespace verdictd::service {
 namespace {
 
@@ -38,6 +40,19 @@ const char* KernelCopyMode(std::uint32_t mode) {
     case NFQNL_COPY_META: return "meta";
     case NFQNL_COPY_PACKET: return "packet";
     default: return "unknown";
+  }
+}
+
+// " key=value" for every row of the counter table of `kind` that ctl status shows.
+void AppendStatusValues(std::string& line, const metrics::WorkerCounters& c,
+                        metrics::CounterKind kind) {
+  for (const metrics::QueueCounter& row : metrics::kQueueCounters) {
+    if (row.status_key == nullptr || row.kind != kind) continue;
+    for (std::size_t k = 0; k < metrics::ValueCount(row); ++k) {
+      line += ' ';
+      line += metrics::RowKey(row, row.status_key, k);
+      line += '=' + std::to_string(row.read(c, k));
+    }
   }
 }
 
@@ -96,17 +111,13 @@ std::string QueueStatusLines(std::span<const QueueCountersRef> queues, const Ker
               std::to_string(ref.plan->queue.copy_range);
     }
     line += " maxlen=" + std::to_string(c.posture.max_length.load(std::memory_order_relaxed));
-    line += " received=" + std::to_string(c.packets.value());
-    for (std::size_t k = 0; k < metrics::kVerdictLabels.size(); ++k) {
-      line += std::string(" ") + metrics::kVerdictLabels[k] + "=" +
-              std::to_string(c.verdicts[k].value());
-    }
+    // The table's counters, the kernel's drops and backlog, the table's gauges.
+    AppendStatusValues(line, c, metrics::CounterKind::kCounter);
     line += " drops=" + (row != nullptr ? std::to_string(row->queue_dropped) + "/" +
                                               std::to_string(row->user_dropped)
                                         : std::string("-"));
     line += " backlog=" + (row != nullptr ? std::to_string(row->queue_total) : std::string("-"));
-    line += " pending=" + std::to_string(c.pending.load(std::memory_order_relaxed));
-    line += std::string(" stalled=") + (c.stalled.load(std::memory_order_relaxed) ? "1" : "0");
+    AppendStatusValues(line, c, metrics::CounterKind::kGauge);
     text += line + "\n";
   }
   return text;

@@ -1,16 +1,10 @@
 #include "verdictd/service/service.h"
 
-#include <libmnl/libmnl.h>
-#include <linux/netfilter/nfnetlink_queue.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
-
-extern "C" {
-#include <libnetfilter_queue/libnetfilter_queue.h>
-}
 
 #include <algorithm>
 #include <cstring>
@@ -22,20 +16,6 @@ extern "C" {
 
 namespace verdictd::service {
 namespace {
-
-// NFQNL_MSG_CONFIG setting the queue's maximum length to 0. With the
-// fail-open flag the kernel then accepts every new packet instead of queueing
-// it, while packets already queued still wait for (and take) our verdicts:
-// this is how a stopping worker drains without a window in which the kernel
-// would drop packets at unbind.
-std::vector<std::uint8_t> ZeroMaxLengthMessage(std::uint16_t queue_num) {
-  std::vector<std::uint8_t> buffer(MNL_SOCKET_BUFFER_SIZE);
-  nlmsghdr* header =
-      nfq_nlmsg_put(reinterpret_cast<char*>(buffer.data()), NFQNL_MSG_CONFIG, queue_num);
-  nfq_nlmsg_cfg_put_qmaxlen(header, 0);
-  buffer.resize(header->nlmsg_len);
-  return buffer;
-}
 
 // "queue 3" or "queues 4, 5, 9".
 std::string NameQueues(std::vector<std::uint16_t> queues) {
@@ -57,7 +37,6 @@ struct Service::Lane {
   std::unique_ptr<Worker> worker;
   std::thread thread;
   metrics::WorkerCounters counters;
-  std::vector<std::uint8_t> drain_message;
   std::string failure;             // written by the worker before `failed` is set
   std::atomic<bool> failed{false};
 };
@@ -172,8 +151,9 @@ std::string Service::StartLane(std::size_t slot, const config::VerdictSection& v
   lane.counters.posture.bound.store(true, std::memory_order_relaxed);
   lane.worker = std::make_unique<Worker>(options, socket, socket, *exchange_, lane.counters);
   if (lane.plan.queue.fail_open) {
-    lane.drain_message = ZeroMaxLengthMessage(queue_num);
-    lane.worker->set_drain_hook([&socket, &lane] { socket.Send(lane.drain_message); });
+    // The kernel accepts new packets instead of queueing them while the
+    // worker gives the queued ones their verdicts (queue_socket.h).
+    lane.worker->set_drain_hook([&socket] { socket.StopQueueing(); });
   }
   exchange_->Activate(slot);
   lane.thread = std::thread([this, &lane] { RunWorker(lane); });

@@ -1,6 +1,5 @@
 #include "verdictd/service/worker.h"
 
-#include <linux/netlink.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -8,7 +7,6 @@
 #include <cstring>
 #include <ctime>
 
-#include "verdictd/queueio/parser.h"
 #include "verdictd/service/build_policy.h"
 
 namespace verdictd::service {
@@ -52,8 +50,10 @@ Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
       sink_(sink),
       exchange_(exchange),
       counters_(counters),
-      batcher_(options.queue_num, options.send_buffer_bytes,
-               options.batch_size == 0 ? 1 : options.batch_size, options.batch_capacity),
+      // One flush is one send: the buffer stays within what the sink takes.
+      batcher_(options.queue_num, sink, options.send_buffer_bytes,
+               options.batch_size == 0 ? 1 : options.batch_size, options.batch_capacity,
+               &counters.batcher),
       // The options were made from the configuration of the current policy;
       // only a later generation brings new batching settings.
       applied_generation_(exchange.generation()) {
@@ -63,6 +63,7 @@ Worker::Worker(const WorkerOptions& options, queueio::PacketSource& source,
   groups_.resize(std::max(options.batch_capacity, batcher_.max_pending()) + 1);
   deferred_ = exchange.Peek().deferred.get();
   batcher_.set_connmark_supported(options.connmark_supported);
+  batcher_.set_max_delay_ns(budget_ns());
 }
 
 void Worker::HandOverState(const Policy& from, const Policy& to) noexcept {
@@ -81,6 +82,7 @@ void Worker::ApplyBatchingSettings(const Policy& policy) noexcept {
   options_.flush_interval_us = verdict.flush_interval_us;
   options_.busy_poll_us = verdict.busy_poll_us;
   options_.latency_budget_us = verdict.latency_budget_us;
+  batcher_.set_max_delay_ns(budget_ns());
 }
 
 std::uint64_t Worker::Now() noexcept { return options_.clock->Now(); }
@@ -102,28 +104,17 @@ void Worker::Flush() noexcept {
     counters_.send_errors.Add();
     ++send_errors_in_a_row_;
   }
-  // Mirror the batcher's own counts into the scrape-visible counters.
-  const queueio::BatcherStats& stats = batcher_.stats();
-  counters_.batch_messages.Add(stats.batch_messages - reported_batch_messages_);
-  counters_.single_messages.Add(stats.single_messages - reported_single_messages_);
-  counters_.verdict_sends.Add(stats.sends - reported_sends_);
-  reported_batch_messages_ = stats.batch_messages;
-  reported_single_messages_ = stats.single_messages;
-  reported_sends_ = stats.sends;
-  counters_.connmarks_stripped.Add(stats.connmarks_stripped - reported_connmarks_stripped_);
-  reported_connmarks_stripped_ = stats.connmarks_stripped;
 }
 
 void Worker::AddVerdict(std::uint32_t id, const queueio::Verdict& verdict,
                         std::uint64_t now_ns) noexcept {
   const std::uint64_t waiting_since =
       pause_start_ns_ != 0 && pause_start_ns_ < now_ns ? pause_start_ns_ : now_ns;
-  if (batcher_.pending() == 0) oldest_pending_ns_ = waiting_since;
-  if (batcher_.Add(id, verdict) == queueio::AddStatus::kNeedsFlush) {
+  // The first verdict of a flush starts the batcher's deadline (FlushDue).
+  if (batcher_.Add(id, verdict, waiting_since) == queueio::AddStatus::kNeedsFlush) {
     Flush();
-    oldest_pending_ns_ = waiting_since;
     // An empty batcher takes any verdict whose message fits its buffer.
-    if (batcher_.Add(id, verdict) == queueio::AddStatus::kNeedsFlush) {
+    if (batcher_.Add(id, verdict, waiting_since) == queueio::AddStatus::kNeedsFlush) {
       counters_.send_errors.Add();
       return;
     }
@@ -135,10 +126,8 @@ void Worker::AddVerdict(std::uint32_t id, const queueio::Verdict& verdict,
   counters_.verdicts[static_cast<std::size_t>(verdict.kind)].Add();
 }
 
-void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& policy,
-                           std::uint64_t now_ns) noexcept {
-  queueio::PacketView packet;
-  const queueio::ParseResult result = queueio::ParsePacketMessage(message, packet);
+void Worker::HandlePacket(const queueio::ParseResult& result, const queueio::PacketView& packet,
+                          const Policy& policy, std::uint64_t now_ns) noexcept {
   switch (result.status) {
     case queueio::ParseStatus::kOk: {
       counters_.packets.Add();
@@ -160,7 +149,7 @@ void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& 
       Decider* decider =
           options_.index < policy.deciders.size() ? policy.deciders[options_.index].get() : nullptr;
       if (decider != nullptr && decider->may_defer()) {
-        const decider::Decision decision = decider->DecideOrDefer(packet);
+        const decider::Decision decision = decider->DecideOrDefer(packet, now_ns);
         if (!decision.deferred) {
           AddVerdict(packet.id, decision.verdict, now_ns);
         } else if (batcher_.Defer(packet.id) != queueio::AddStatus::kOk) {
@@ -173,7 +162,7 @@ void Worker::HandleMessage(std::span<const std::uint8_t> message, const Policy& 
         return;
       }
       const queueio::Verdict verdict =
-          decider != nullptr ? decider->Decide(packet)
+          decider != nullptr ? decider->Decide(packet, now_ns)
                              : ToQueueVerdict(policy.config.verdict.default_verdict);
       AddVerdict(packet.id, verdict, now_ns);
       return;
@@ -212,25 +201,12 @@ void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_n
   exchange_.Report(options_.index, policy.generation);
   last_policy_ = &policy;
   realtime_ns_ = 0;
-  for (const queueio::Datagram& datagram : batch.datagrams) {
-    const std::uint8_t* const begin = datagram.bytes.data();
-    std::size_t consumed = 0;
-    const bool whole = queueio::ForEachNetlinkMessage(
-        datagram.bytes, [&](std::span<const std::uint8_t> message) {
-          HandleMessage(message, policy, now_ns);
-          consumed = static_cast<std::size_t>(message.data() - begin) + NLMSG_ALIGN(message.size());
-        });
-    if (!whole || datagram.truncated) {
-      // A message cut by the end of the datagram (MSG_TRUNC, a lying length)
-      // was not handed to HandleMessage; if its id is readable it still needs
-      // a verdict, else the kernel holds the packet until it times out.
-      if (consumed < datagram.bytes.size()) {
-        HandleMessage(datagram.bytes.subspan(consumed), policy, now_ns);
-      } else {
-        counters_.malformed.Add();
-      }
-    }
-  }
+  // A message cut by the end of its datagram (MSG_TRUNC, a lying length)
+  // comes as kTruncated/kBadLength: if its id is readable it still gets a
+  // verdict, else the kernel would hold the packet until it times out.
+  batch.ForEachPacket([&](const queueio::ParseResult& result, const queueio::PacketView& packet) {
+    HandlePacket(result, packet, policy, now_ns);
+  });
 }
 
 std::uint64_t Worker::CoalesceNanos() const noexcept {
@@ -358,11 +334,11 @@ queueio::ReceiveStatus Worker::RunOnce(bool allow_block) noexcept {
       if (batcher_.pending() > 0) {
         // A short batch emptied the socket: send now, no receive to learn it
         // again. Else the verdicts wait for the next receive's company unless
-        // that would take the oldest past its budget (checked after this
-        // batch's work: a verdict waits at most the budget plus one batch).
-        const std::uint64_t budget = budget_ns();
+        // that would take the oldest past its budget (the batcher's deadline,
+        // checked after this batch's work: a verdict waits at most the budget
+        // plus one batch).
         if ((options_.receive_batch > 0 && batch_.datagrams.size() < options_.receive_batch) ||
-            budget == 0 || Now() - oldest_pending_ns_ >= budget) {
+            batcher_.FlushDue(Now())) {
           Flush();
         }
       }

@@ -383,7 +383,7 @@ TEST_F(ReloadTest, workers_see_whole_policies_during_reloads) {
       queueio::PacketView packet{};
       while (!stop.load(std::memory_order_relaxed)) {
         const Policy& policy = exchange_->Current(w);
-        const auto verdict = policy.deciders[w]->Decide(packet);
+        const auto verdict = policy.deciders[w]->Decide(packet, 0);
         if (verdict.kind !=
             static_cast<queueio::VerdictKind>(policy.config.verdict.default_verdict.kind)) {
           mismatches.fetch_add(1, std::memory_order_relaxed);

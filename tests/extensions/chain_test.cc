@@ -66,7 +66,7 @@ struct Chain {
   }
   queueio::Verdict Decide(std::uint32_t mark) {
     const auto bytes = UdpPacket();
-    return decider->Decide(View(bytes, mark));
+    return decider->Decide(View(bytes, mark), 0);
   }
   std::string Calls(const std::string& name) { return host->Info(name).text; }
 };
@@ -141,12 +141,12 @@ TEST(Chain, the_view_carries_the_hardware_address) {
   queueio::PacketView view = View(bytes, 0);
   const std::uint8_t mac[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x5e};
   view.hw_addr = std::span<const std::uint8_t>(mac, sizeof mac);
-  queueio::Verdict v = chain.decider->Decide(view);
+  queueio::Verdict v = chain.decider->Decide(view, 0);
   EXPECT_TRUE(v.set_mark);
   EXPECT_EQ(v.mark, 6u << 24 | 0x02u << 16 | 0x5eu);
   // A packet without one: length 0, no stale bytes from the last packet.
   view.hw_addr = {};
-  v = chain.decider->Decide(view);
+  v = chain.decider->Decide(view, 0);
   EXPECT_EQ(v.mark, 0u);
 }
 
@@ -163,7 +163,7 @@ TEST(Chain, the_hardware_address_of_a_captured_input_packet_reaches_the_extensio
   bytes[at] = 0xaa;
   bytes[at + 5] = 0x55;
   ASSERT_EQ(queueio::ParsePacketMessage(bytes, view).status, queueio::ParseStatus::kOk);
-  const queueio::Verdict v = chain.decider->Decide(view);
+  const queueio::Verdict v = chain.decider->Decide(view, 0);
   EXPECT_TRUE(v.set_mark);
   EXPECT_EQ(v.mark, 6u << 24 | 0xaau << 16 | 0x55u);
 }
@@ -190,7 +190,7 @@ TEST(Chain, altered_sends_the_rewritten_bytes_with_repaired_checksums) {
   REQUIRE_ROOT();
   Chain chain({E("probe_a", "altered")});
   const auto bytes = UdpPacket();
-  const queueio::Verdict v = chain.decider->Decide(View(bytes, 0));
+  const queueio::Verdict v = chain.decider->Decide(View(bytes, 0), 0);
   EXPECT_EQ(v.kind, queueio::VerdictKind::kAccept);
   ASSERT_EQ(v.replacement.size(), bytes.size());
   std::vector<std::uint8_t> out(v.replacement.begin(), v.replacement.end());
@@ -209,7 +209,7 @@ TEST(Chain, refuses_to_rewrite_gso_packets) {
   const auto bytes = UdpPacket();
   queueio::PacketView v = View(bytes, 0);
   v.skb_info = queueio::kSkbGso;
-  const queueio::Verdict verdict = chain.decider->Decide(v);
+  const queueio::Verdict verdict = chain.decider->Decide(v, 0);
   EXPECT_EQ(verdict.kind, queueio::VerdictKind::kAccept);
   EXPECT_TRUE(verdict.replacement.empty());
   EXPECT_EQ(chain.plan->links[0]->counters().workers[0].errors.value(), 1u);

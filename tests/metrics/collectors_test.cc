@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "test_http.h"
+#include "verdictd/metrics/queue_counters.h"
 
 namespace verdictd::metrics {
 namespace {
@@ -49,9 +50,9 @@ struct Fixture {
     a.bytes.Add(1000);
     a.verdicts[0].Add(8);  // accept
     a.verdicts[1].Add(2);  // drop
-    a.verdict_sends.Add(3);
-    a.batch_messages.Add(2);
-    a.single_messages.Add(1);
+    a.batcher.sends = 3;
+    a.batcher.batch_messages = 2;
+    a.batcher.single_messages = 1;
     a.verdict_latency.Observe(1500, 4);      // le 2e-06
     a.verdict_latency.Observe(100'000, 6);   // le 0.000128
     a.kernel_delay.Observe(500, 10);
@@ -185,7 +186,7 @@ TEST(QueueCollector, exports_the_posture_the_kernel_applied_and_whether_its_tabl
   counters.stalled = true;
   counters.stalls.Add(2);
   counters.pending = 3;
-  counters.connmarks_stripped.Add(4);
+  counters.batcher.connmarks_stripped = 4;
   TempFile kernel("    5  1  0 1 0 0 0 0 1\n");  // copy mode meta
   QueueCollector collector(kernel.path());
   EXPECT_TRUE(collector.kernel_stats_available());
@@ -223,6 +224,51 @@ TEST(QueueCollector, exports_the_posture_the_kernel_applied_and_whether_its_tabl
   EXPECT_FALSE(missing.ReadKernelTable().has_value());
   ASSERT_TRUE(collector.ReadKernelTable().has_value());
   EXPECT_EQ(collector.ReadKernelTable()->size(), 1u);
+}
+
+TEST(QueueCollector, exports_the_verdicts_the_batcher_lost_or_changed) {
+  WorkerCounters a, b;
+  a.batcher.failed_verdicts = 5;
+  b.batcher.failed_verdicts = 2;
+  a.batcher.oversized_replacements = 1;
+  QueueCollector collector("");
+  collector.AddWorker(4, a);
+  collector.AddWorker(4, b);
+  const std::string text = SerializeText(collector);
+  EXPECT_EQ(Lines(text, "verdictd_failed_verdicts_total{"),
+            "verdictd_failed_verdicts_total{queue=\"4\"} 7\n");
+  EXPECT_EQ(Lines(text, "verdictd_oversized_replacements_total{"),
+            "verdictd_oversized_replacements_total{queue=\"4\"} 1\n");
+  EXPECT_EQ(Lines(text, "# TYPE verdictd_failed_verdicts_total"),
+            "# TYPE verdictd_failed_verdicts_total counter\n");
+}
+
+TEST(QueueCounters, every_exported_row_has_help_once_per_family_and_a_documented_name) {
+  // One family per metric name: its first row carries the help, and the
+  // name is in the README's list (the deploy files are checked against it).
+  const std::string path = std::string(VERDICTD_SOURCE_DIR) + "/metrics/README.md";
+  std::ifstream readme(path);
+  ASSERT_TRUE(readme) << path;
+  std::ostringstream text;
+  text << readme.rdbuf();
+  const std::string docs = text.str();
+  for (std::size_t r = 0; r < std::size(kQueueCounters); ++r) {
+    const QueueCounter& row = kQueueCounters[r];
+    if (row.metric == nullptr) continue;
+    bool first = true;
+    for (std::size_t e = 0; e < r; ++e) {
+      if (kQueueCounters[e].metric != nullptr && std::string(kQueueCounters[e].metric) == row.metric) {
+        first = false;
+      }
+    }
+    if (first) {
+      EXPECT_NE(row.help, nullptr) << row.metric;
+    }
+    EXPECT_NE(docs.find(std::string("`") + row.metric), std::string::npos)
+        << row.metric << " is not documented in metrics/README.md";
+    EXPECT_EQ(row.per_verdict || row.label_name == nullptr || row.label_value != nullptr, true)
+        << row.metric;
+  }
 }
 
 TEST(ServiceCollector, exposes_reloads_and_build_info) {

@@ -1,5 +1,7 @@
 #include "verdictd/queueio/parser.h"
 
+#include "verdictd/queueio/packet_source.h"
+
 #include <gtest/gtest.h>
 #include <linux/netlink.h>
 
@@ -172,6 +174,50 @@ TEST(Parser, walks_several_messages_in_one_datagram) {
   EXPECT_TRUE(complete);
   EXPECT_EQ(ids, (std::vector<std::uint32_t>{1, 2, 3}));
   EXPECT_EQ(errors, 1);
+}
+
+// The worker's entry: every packet of a receive, parsed in place, and the
+// damaged or cut end of a datagram reported so that it is counted (and gets
+// a verdict when its id is readable).
+TEST(ReceiveBatch, for_each_packet_yields_every_message_and_each_cut_end) {
+  auto packet = [](std::uint32_t id, std::size_t size) {
+    SyntheticPacket p;
+    p.id = id;
+    p.payload = std::vector<std::uint8_t>(size, 1);
+    auto m = BuildPacketMessage(p);
+    m.resize(NLMSG_ALIGN(m.size()), 0);
+    return m;
+  };
+  std::vector<std::uint8_t> two = packet(1, 10);
+  const auto second = packet(2, 11);
+  two.insert(two.end(), second.begin(), second.end());
+  // Cut inside its payload as MSG_TRUNC cuts: the header still claims the
+  // whole message, and the id is still readable.
+  std::vector<std::uint8_t> cut = packet(3, 200);
+  cut.resize(100);
+  // Whole, but the receive said MSG_TRUNC: what followed is lost.
+  const std::vector<std::uint8_t> whole_but_truncated = packet(4, 10);
+  const Datagram datagrams[] = {{two, false}, {cut, true}, {whole_but_truncated, true}};
+  ReceiveBatch batch;
+  batch.datagrams = datagrams;
+
+  std::vector<std::string> seen;
+  batch.ForEachPacket([&](const ParseResult& r, const PacketView& view) {
+    seen.push_back(std::string(ParseStatusName(r.status)) + ":" +
+                   (r.status == ParseStatus::kOk ? std::to_string(view.id)
+                    : r.has_id                    ? std::to_string(r.id)
+                                                  : "-"));
+  });
+  const std::string ok = ParseStatusName(ParseStatus::kOk);
+  const std::string truncated = ParseStatusName(ParseStatus::kTruncated);
+  EXPECT_EQ(seen, (std::vector<std::string>{ok + ":1", ok + ":2", truncated + ":3", ok + ":4",
+                                            truncated + ":-"}));
+  // The views point into the receive buffers: nothing was copied.
+  batch.datagrams = std::span<const Datagram>(datagrams, 1);
+  batch.ForEachPacket([&](const ParseResult&, const PacketView& view) {
+    EXPECT_GE(view.payload.data(), two.data());
+    EXPECT_LE(view.payload.data() + view.payload.size(), two.data() + two.size());
+  });
 }
 
 // Random bytes, often shaped like a packet message so the attribute walk is

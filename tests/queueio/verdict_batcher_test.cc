@@ -4,6 +4,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "verdictd/queueio/memory_queue.h"
@@ -289,6 +290,108 @@ TEST(VerdictBatcher, counts_failed_sends) {
   EXPECT_EQ(batcher.stats().failed_verdicts, 2u);
   EXPECT_EQ(batcher.stats().verdicts, 0u);
   EXPECT_EQ(batcher.pending(), 0u);
+}
+
+TEST(VerdictBatcher, flush_deadline_counts_from_the_receipt_given_to_add) {
+  VerdictBatcher batcher(0, 4096, 64);
+  MemoryQueue sink({}, 1, false);
+  batcher.set_max_delay_ns(1000);
+  EXPECT_EQ(batcher.max_delay_ns(), 1000u);
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept(), 5000), AddStatus::kOk);
+  // A later verdict does not move the deadline of the oldest.
+  ASSERT_EQ(batcher.Add(2, Verdict::Accept(), 5900), AddStatus::kOk);
+  EXPECT_FALSE(batcher.FlushDue(5999));
+  EXPECT_TRUE(batcher.FlushDue(6000));
+  ASSERT_TRUE(batcher.Flush(sink));
+  EXPECT_FALSE(batcher.FlushDue(1'000'000));  // nothing pending
+  // The next flush's deadline starts with its own first verdict.
+  ASSERT_EQ(batcher.Add(3, Verdict::Accept(), 7000), AddStatus::kOk);
+  EXPECT_FALSE(batcher.FlushDue(7999));
+  EXPECT_TRUE(batcher.FlushDue(8000));
+  // Without a bound every pending verdict is due at once.
+  batcher.set_max_delay_ns(0);
+  EXPECT_TRUE(batcher.FlushDue(7000));
+}
+
+// A sink with the netlink socket's limit: a send larger than max_send_bytes()
+// fails as the kernel fails it (EMSGSIZE), and the verdicts in it are lost.
+class SendBufferSink : public VerdictSink {
+ public:
+  explicit SendBufferSink(std::size_t limit) : limit_(limit) {}
+  SendStatus Send(std::span<const std::uint8_t> messages) noexcept override {
+    ++sends;
+    largest = std::max(largest, messages.size());
+    if (messages.size() > limit_) {
+      ++too_large;
+      return SendStatus::kError;
+    }
+    return SendStatus::kOk;
+  }
+  std::size_t max_send_bytes() const noexcept override { return limit_; }
+
+  std::size_t sends = 0;
+  std::size_t largest = 0;
+  std::size_t too_large = 0;
+
+ private:
+  std::size_t limit_;
+};
+
+TEST(VerdictBatcher, caps_its_buffer_at_what_one_send_carries_and_flushes_early) {
+  // A batch of 65536 verdicts with marks, sized as the daemon sizes it (64
+  // bytes a verdict, 4 MiB), against a socket with the kernel's default
+  // 256 KiB send buffer (what QueueSocket::max_send_bytes() then reports).
+  constexpr std::size_t kBatch = 65536;
+  SendBufferSink sink(256 * 1024 - 64);
+  VerdictBatcher batcher(0, sink, kBatch * 64, kBatch);
+  std::size_t flushes_asked = 0;
+  for (std::uint32_t id = 1; id <= kBatch; ++id) {
+    Verdict marked = Verdict::Accept();
+    marked.set_mark = true;
+    marked.mark = id;  // a different mark each: no two fold into one message
+    if (batcher.Add(id, marked) == AddStatus::kNeedsFlush) {
+      ++flushes_asked;
+      ASSERT_TRUE(batcher.Flush(sink)) << "send of " << sink.largest << " bytes failed";
+      ASSERT_EQ(batcher.Add(id, marked), AddStatus::kOk);
+    }
+  }
+  ASSERT_TRUE(batcher.Flush(sink));
+  EXPECT_EQ(sink.too_large, 0u);
+  EXPECT_LE(sink.largest, 256u * 1024 - 64);
+  // 65536 single messages of 40 bytes do not fit one send: the buffer, not
+  // the pending limit, asked for the flushes.
+  EXPECT_GE(flushes_asked, 9u);
+  EXPECT_EQ(sink.sends, flushes_asked + 1);
+  EXPECT_EQ(batcher.stats().verdicts, kBatch);
+  EXPECT_EQ(batcher.stats().single_messages, kBatch);
+  EXPECT_EQ(batcher.stats().failed_verdicts, 0u);
+}
+
+TEST(VerdictBatcher, without_the_cap_the_same_batch_exceeds_the_send_buffer) {
+  // The control for the test above: the sink does fail a send that is too large.
+  constexpr std::size_t kBatch = 65536;
+  SendBufferSink sink(256 * 1024 - 64);
+  VerdictBatcher batcher(0, kBatch * 64, kBatch);
+  for (std::uint32_t id = 1; id <= kBatch; ++id) {
+    Verdict marked = Verdict::Accept();
+    marked.set_mark = true;
+    marked.mark = id;
+    ASSERT_EQ(batcher.Add(id, marked), AddStatus::kOk);
+  }
+  EXPECT_FALSE(batcher.Flush(sink));
+  EXPECT_EQ(sink.too_large, 1u);
+  EXPECT_EQ(batcher.stats().failed_verdicts, kBatch);
+}
+
+TEST(VerdictBatcher, keeps_its_counters_where_it_is_told) {
+  BatcherStats stats;
+  VerdictBatcher batcher(0, 4096, 64, 0, &stats);
+  MemoryQueue sink({}, 1, false);
+  ASSERT_EQ(batcher.Add(1, Verdict::Accept()), AddStatus::kOk);
+  ASSERT_TRUE(batcher.Flush(sink));
+  EXPECT_EQ(&batcher.stats(), &stats);
+  EXPECT_EQ(stats.verdicts.load(), 1u);
+  EXPECT_EQ(stats.sends.load(), 1u);
 }
 
 TEST(VerdictBatcher, flush_of_nothing_sends_nothing) {

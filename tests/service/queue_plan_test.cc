@@ -71,7 +71,7 @@ TEST(BuildPolicy, default_verdict_without_a_factory) {
   EXPECT_EQ(policy->generation, 7u);
   ASSERT_EQ(policy->deciders.size(), 3u);
   for (const auto& decider : policy->deciders) {
-    EXPECT_EQ(decider->Decide(queueio::PacketView{}).kind, queueio::VerdictKind::kDrop);
+    EXPECT_EQ(decider->Decide(queueio::PacketView{}, 0).kind, queueio::VerdictKind::kDrop);
   }
 }
 
@@ -86,8 +86,8 @@ TEST(BuildPolicy, a_factory_decides_per_worker_and_may_decline) {
   };
   const auto policy = BuildPolicy(config, 2, 1, factory);
   EXPECT_EQ(asked, (std::vector<std::size_t>{0, 1}));
-  EXPECT_EQ(policy->deciders[0]->Decide({}).kind, queueio::VerdictKind::kAccept);
-  const queueio::Verdict v = policy->deciders[1]->Decide({});
+  EXPECT_EQ(policy->deciders[0]->Decide({}, 0).kind, queueio::VerdictKind::kAccept);
+  const queueio::Verdict v = policy->deciders[1]->Decide({}, 0);
   EXPECT_EQ(v.kind, queueio::VerdictKind::kQueue);
   EXPECT_EQ(v.target_queue, 5);
 }
@@ -102,6 +102,25 @@ TEST(SummarizeCounters, names_queue_packets_and_gso_figures) {
   EXPECT_NE(line.find("queue 4: packets 3"), std::string::npos) << line;
   EXPECT_NE(line.find("accept 3"), std::string::npos) << line;
   EXPECT_NE(line.find("gso_packets 1, max_packet_length 9000"), std::string::npos) << line;
+}
+
+TEST(SummarizeCounters, comes_from_the_counter_table_and_names_lost_verdicts_only_when_some_were) {
+  metrics::WorkerCounters counters;
+  counters.packets.Add(5);
+  counters.bytes.Add(500);
+  counters.verdicts[1].Add(5);
+  counters.batcher.sends = 2;
+  counters.batcher.batch_messages = 1;
+  EXPECT_EQ(SummarizeCounters(2, counters),
+            "queue 2: packets 5, bytes 500, drop 5, gso_packets 0, max_packet_length 0, "
+            "verdict_sends 2, batch_messages 1, malformed 0, kernel_errors 0, enobufs 0, "
+            "send_errors 0");
+  counters.batcher.failed_verdicts = 3;
+  counters.batcher.connmarks_stripped = 1;
+  const std::string line = SummarizeCounters(2, counters);
+  EXPECT_NE(line.find(", send_errors 0, failed_verdicts 3, connmarks_stripped 1"), std::string::npos)
+      << line;
+  EXPECT_EQ(line.find("oversized_replacements"), std::string::npos) << line;
 }
 
 TEST(MapFanoutCpus, serves_each_queue_on_the_cpu_that_feeds_it) {

@@ -4,6 +4,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_queue.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +21,7 @@
 #include "verdictd/queueio/memory_queue.h"
 #include "verdictd/queueio/verdict_encoder.h"
 #include "verdictd/service/build_policy.h"
+#include "verdictd/service/queue_plan.h"
 #include "verdictd/test_fixtures/netlink_messages.h"
 
 namespace verdictd::service {
@@ -128,7 +130,7 @@ TEST(Worker, batches_verdicts_into_few_sends) {
 
   // 1024 packets, 256 verdicts per flush: 4 sends, each one batch message.
   EXPECT_EQ(queue.send_calls(), 4u);
-  EXPECT_EQ(counters.verdict_sends.value(), 4u);
+  EXPECT_EQ(counters.batcher.sends.load(), 4u);
   KernelModel kernel;
   kernel.QueueRange(1, kPackets);
   kernel.ApplyAll(queue.sent());
@@ -266,7 +268,7 @@ TEST(Worker, takes_batching_settings_from_a_new_policy_generation) {
 // Accepts everything and records which decider handed it its state.
 class RecordingDecider final : public Decider {
  public:
-  queueio::Verdict Decide(const queueio::PacketView&) noexcept override {
+  queueio::Verdict Decide(const queueio::PacketView&, std::uint64_t) noexcept override {
     ++decided;
     return queueio::Verdict::Accept();
   }
@@ -310,6 +312,75 @@ TEST(Worker, a_new_policys_decider_takes_the_previous_deciders_state_first) {
   // The first policy was kept alive until the hand-over was reported.
   exchange.Reclaim();
   EXPECT_EQ(first.use_count(), 1) << "the exchange still holds the old policy after the report";
+}
+
+// Accepts every packet with its id as the mark: no two verdicts fold, each
+// is a single 40-byte message.
+class MarkingDecider final : public Decider {
+ public:
+  queueio::Verdict Decide(const queueio::PacketView& packet, std::uint64_t) noexcept override {
+    queueio::Verdict verdict = queueio::Verdict::Accept();
+    verdict.set_mark = true;
+    verdict.mark = packet.id;
+    return verdict;
+  }
+};
+
+// A MemoryQueue whose sends are limited as a netlink socket's are: a send
+// larger than max_send_bytes() fails (EMSGSIZE) and its verdicts are lost.
+class SendBufferQueue final : public queueio::VerdictSink {
+ public:
+  explicit SendBufferQueue(std::size_t limit) : limit_(limit) {}
+  queueio::SendStatus Send(std::span<const std::uint8_t> messages) noexcept override {
+    largest = std::max(largest, messages.size());
+    if (messages.size() > limit_) {
+      ++too_large;
+      return queueio::SendStatus::kError;
+    }
+    return recorder.Send(messages);
+  }
+  std::size_t max_send_bytes() const noexcept override { return limit_; }
+
+  queueio::MemoryQueue recorder{{}, 1, false};
+  std::size_t largest = 0;
+  std::size_t too_large = 0;
+
+ private:
+  std::size_t limit_;
+};
+
+TEST(Worker, a_large_batch_of_mark_verdicts_flushes_early_instead_of_failing_with_emsgsize) {
+  // verdict.batch_size at its maximum, the verdict buffer sized as the daemon
+  // sizes it (64 bytes a verdict: 4 MiB), and a socket with a 256 KiB send buffer.
+  constexpr std::size_t kPackets = 65536;
+  config::VerdictSection verdict;
+  verdict.batch_size = kPackets;
+  verdict.flush_interval_us = 1'000'000;
+  verdict.latency_budget_us = 1'000'000;
+  WorkerOptions options = MakeWorkerOptions(verdict, 0, 0);
+  ASSERT_GT(options.send_buffer_bytes, 256u * 1024);
+  queueio::MemoryQueue source(PacketDatagrams(1, kPackets), 1024, false);
+  SendBufferQueue sink(256 * 1024 - 64);
+  auto policy = std::make_shared<Policy>();
+  policy->generation = 1;
+  policy->deciders.push_back(std::make_unique<MarkingDecider>());
+  PolicyExchange exchange(policy, 1);
+  metrics::WorkerCounters counters;
+  Worker worker(options, source, sink, exchange, counters);
+  RunUntilIdle(worker);
+
+  EXPECT_EQ(sink.too_large, 0u) << "a send of " << sink.largest << " bytes";
+  EXPECT_LE(sink.largest, 256u * 1024 - 64);
+  EXPECT_GT(sink.recorder.send_calls(), 1u);  // the buffer, not the batch size, flushed
+  EXPECT_EQ(counters.send_errors.value(), 0u);
+  EXPECT_EQ(counters.batcher.failed_verdicts.load(), 0u);
+  KernelModel kernel;
+  kernel.QueueRange(1, kPackets);
+  kernel.ApplyAll(sink.recorder.sent());
+  ASSERT_TRUE(kernel.problems().empty()) << kernel.problems().front();
+  EXPECT_TRUE(kernel.still_queued().empty());
+  EXPECT_EQ(kernel.verdicts().size(), kPackets);
+  EXPECT_EQ(counters.batcher.single_messages.load(), kPackets);
 }
 
 TEST(Worker, gives_malformed_messages_with_an_id_the_unparseable_verdict) {

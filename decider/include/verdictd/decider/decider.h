@@ -4,7 +4,11 @@
 // One Decider instance belongs to one worker and is called only on that
 // worker's thread, so it may keep per-worker state (rate-limit buckets,
 // pattern-scan scratch) without locks. Decide() is on the hot path:
-// noexcept, no allocation, no syscalls.
+// noexcept, no allocation, no syscalls. It gets the time: `now_ns` is the
+// worker's CLOCK_MONOTONIC time of the receive batch the packet came in (read
+// once per batch), for rate limits and deadlines, so that no decider reads a
+// clock per packet. 0 means unknown (a test calling a decider directly): a
+// decider that needs the time then reads the clock itself.
 //
 // Verdicts that come later (asynchronous extensions): a decider built with
 // may_defer() true is called through DecideOrDefer(), which may keep the
@@ -31,10 +35,12 @@ struct Decision {
 class Decider {
  public:
   virtual ~Decider() = default;
-  virtual queueio::Verdict Decide(const queueio::PacketView& packet) noexcept = 0;
+  virtual queueio::Verdict Decide(const queueio::PacketView& packet,
+                                  std::uint64_t now_ns) noexcept = 0;
   // Only called when may_defer() is true; the default never defers.
-  virtual Decision DecideOrDefer(const queueio::PacketView& packet) noexcept {
-    return Decision{Decide(packet), false};
+  virtual Decision DecideOrDefer(const queueio::PacketView& packet,
+                                 std::uint64_t now_ns) noexcept {
+    return Decision{Decide(packet, now_ns), false};
   }
   // Called on the worker's thread when a reload's policy replaces the one
   // `previous` belonged to, before this decider sees a packet: carry over
@@ -58,7 +64,9 @@ class Decider {
 class FixedVerdictDecider final : public Decider {
  public:
   explicit FixedVerdictDecider(queueio::Verdict verdict) : verdict_(verdict) {}
-  queueio::Verdict Decide(const queueio::PacketView&) noexcept override { return verdict_; }
+  queueio::Verdict Decide(const queueio::PacketView&, std::uint64_t) noexcept override {
+    return verdict_;
+  }
 
  private:
   queueio::Verdict verdict_;

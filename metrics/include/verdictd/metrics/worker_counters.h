@@ -1,10 +1,9 @@
 // What one worker (one queue) counts on its hot path. One instance per worker,
 // cache-line aligned so two workers never share a line; the worker is the only
-// writer, the scrape reads. A new plain per-queue counter is a field here,
-// a member and an Add() line in QueueSnapshot and a row in kFields (both in
-// metrics/src/collectors.cc), and the code that counts it; the stop log
-// (service/queue_log.cc) and `ctl status` (service/queue_status.cc) list the
-// counters they show by hand.
+// writer, the scrape reads. How each value is exported, logged and shown by
+// `ctl status` is declared once, in queue_counters.h: a new per-queue counter
+// is a field here (or in queueio::BatcherStats), the line that counts it and
+// a row there.
 #pragma once
 
 #include <array>
@@ -14,6 +13,7 @@
 #include "verdictd/base/verdict_kind.h"
 #include "verdictd/metrics/latency_histogram.h"
 #include "verdictd/metrics/relaxed_counter.h"
+#include "verdictd/queueio/verdict_batcher.h"
 
 namespace verdictd::metrics {
 
@@ -28,15 +28,15 @@ struct alignas(64) WorkerCounters {
   RelaxedCounter gso_packets;      // GSO super-packets among them (may exceed the MTU)
   RelaxedMax max_packet_length;    // longest original length seen, in bytes
   std::array<RelaxedCounter, kVerdictLabels.size()> verdicts;
-  RelaxedCounter verdict_sends;    // sendmsg calls carrying verdicts
-  RelaxedCounter batch_messages;   // NFQNL_MSG_VERDICT_BATCH messages
-  RelaxedCounter single_messages;  // NFQNL_MSG_VERDICT messages
   RelaxedCounter malformed;        // messages skipped as malformed
   RelaxedCounter unparseable_verdicts;  // malformed messages that still had an id and got a verdict
   RelaxedCounter kernel_errors;    // NLMSG_ERROR replies (e.g. verdict for an unknown id)
   RelaxedCounter enobufs;          // ENOBUFS seen on receive
   RelaxedCounter receive_errors;
   RelaxedCounter send_errors;
+  // Sends, messages, and the verdicts lost or changed on the way: the worker's
+  // VerdictBatcher writes these itself (it is constructed with this address).
+  queueio::BatcherStats batcher;
   LatencyHistogram verdict_latency;  // receive -> verdict sent
   LatencyHistogram kernel_delay;     // kernel timestamp -> receive (when present)
 
@@ -66,9 +66,6 @@ struct alignas(64) WorkerCounters {
     std::atomic<std::uint32_t> max_length{0};
     std::atomic<bool> bound{false};
   } posture;
-  // Connmark verdicts left out because the kernel lacks nf_conntrack_netlink
-  // (mirrored from the verdict batcher at each flush).
-  RelaxedCounter connmarks_stripped;
 };
 
 }  // namespace verdictd::metrics

@@ -1,9 +1,13 @@
-// The receive side seam: a batch of datagrams in, a count out.
+// The receive side seam: a batch of datagrams in, a count out, and the
+// packets they carry out of ForEachPacket(), parsed in place (the views
+// point into the source's receive buffers; nothing is copied or allocated).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+
+#include "verdictd/queueio/parser.h"
 
 namespace verdictd::queueio {
 
@@ -26,6 +30,15 @@ enum class ReceiveStatus : std::uint8_t {
 struct ReceiveBatch {
   std::span<const Datagram> datagrams;  // valid until the next Receive()
   int last_errno = 0;
+
+  // Every message of every datagram, in order, parsed:
+  // `fn(const ParseResult&, const PacketView&)` once per message, and once
+  // for a datagram's damaged or cut end (see ParseDatagram). The views are
+  // valid until the next Receive(). noexcept, no allocation.
+  template <typename Fn>
+  void ForEachPacket(Fn&& fn) const noexcept {
+    for (const Datagram& datagram : datagrams) ParseDatagram(datagram.bytes, datagram.truncated, fn);
+  }
 };
 
 class PacketSource {

@@ -4,8 +4,10 @@
 // safe on any input (truncated, lying lengths, missing attributes).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 
 #include "verdictd/queueio/packet.h"
 
@@ -42,13 +44,19 @@ ParseResult ParsePacketMessage(std::span<const std::uint8_t> message, PacketView
 template <typename Fn>
 bool ForEachNetlinkMessage(std::span<const std::uint8_t> datagram, Fn&& fn) noexcept;
 
-// Parses every message of one received datagram, the worker's usual entry:
+// Parses every message of one received datagram, the worker's entry (through
+// ReceiveBatch::ForEachPacket, packet_source.h):
 // `fn(const ParseResult&, const PacketView&)` is called once per message,
 // including a last one cut short by the end of the datagram (a datagram
 // truncated by MSG_TRUNC or a lying length): that one comes as kTruncated or
 // kBadLength, with has_id when its packet header was readable, so the packet
 // can still get a verdict. Stops after the first damaged message (nothing
-// after it can be located). Returns the number of calls.
+// after it can be located). With `truncated` (the receive said MSG_TRUNC) and
+// every message whole, one more call reports kTruncated without an id: the
+// lost rest cannot be located. Returns the number of calls.
+template <typename Fn>
+std::size_t ParseDatagram(std::span<const std::uint8_t> datagram, bool truncated,
+                          Fn&& fn) noexcept;
 template <typename Fn>
 std::size_t ParseDatagram(std::span<const std::uint8_t> datagram, Fn&& fn) noexcept;
 

@@ -7,16 +7,17 @@
 // kept and returned by the first Receive(), never discarded.
 //
 // Receive() fills pre-allocated slots (copy range + headroom each); a
-// datagram larger than its slot is marked truncated (MSG_TRUNC). ENOBUFS is
-// counted and reported as kOverrun, never fatal. With block, SO_RCVTIMEO
+// datagram larger than its slot is marked truncated (MSG_TRUNC), and
+// ReceiveBatch::ForEachPacket() parses the packets in place. ENOBUFS is
+// reported as kOverrun (the caller counts it), never fatal. With block, SO_RCVTIMEO
 // carries the timeout (set again only when the timeout changes), so a
 // receive is one recvmmsg system call.
 // Receive() and Send() are the hot path: noexcept, no allocation, one
-// recvmmsg / one sendmsg each. One owner thread; stats() may be read from
-// another thread (relaxed atomics, single writer).
+// recvmmsg / one sendmsg each. One owner thread. The socket keeps no
+// counters: the caller counts what the statuses say (see
+// metrics/queue_counters.h).
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,16 +50,6 @@ struct QueueOptions {
 class QueueError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
-};
-
-// Counters of the socket itself. Single writer (the owner), any reader.
-struct SocketStats {
-  std::atomic<std::uint64_t> receive_calls{0};
-  std::atomic<std::uint64_t> datagrams{0};
-  std::atomic<std::uint64_t> enobufs{0};
-  std::atomic<std::uint64_t> receive_errors{0};
-  std::atomic<std::uint64_t> truncated{0};
-  std::atomic<std::uint64_t> send_errors{0};
 };
 
 // What Open() achieved, for the startup log and the metrics.
@@ -105,6 +96,21 @@ class QueueSocket final : public PacketSource, public VerdictSink {
   // Unbinds now (idempotent); the kernel drops what is still queued.
   void Unbind() noexcept;
 
+  // Queue control on the bound queue, sent without waiting for the answer
+  // (it would arrive among packet messages, which must not be read and
+  // dropped here; an error shows up as a kNetlinkError message in the
+  // receive stream). False when the send failed. noexcept, no allocation:
+  // callable from the worker thread.
+  //
+  // SetMaxLength(): the number of packets the kernel holds for us before it
+  // drops (or, with fail-open, accepts) new ones.
+  bool SetMaxLength(std::uint32_t max_length) noexcept;
+  // SetMaxLength(0): with the fail-open flag the kernel then accepts every
+  // new packet instead of queueing it, while the packets already queued
+  // still wait for (and take) their verdicts. This is how a stopping worker
+  // drains without a window in which the kernel would drop packets at unbind.
+  bool StopQueueing() noexcept;
+
   // Hand-over: from now on the socket is another process's (it holds a
   // duplicate of fd()). Destroying this one then closes its descriptor
   // without unbinding, so the queue stays bound to the shared socket.
@@ -113,12 +119,11 @@ class QueueSocket final : public PacketSource, public VerdictSink {
   // The largest buffer one Send() can carry (the kernel refuses a netlink
   // message batch bigger than the socket's send buffer with EMSGSIZE): size
   // VerdictBatcher buffers at most this.
-  std::size_t max_send_bytes() const noexcept;
+  std::size_t max_send_bytes() const noexcept override;
 
   std::uint16_t queue_num() const noexcept;
   int fd() const noexcept;
   const BindReport& bind_report() const noexcept;
-  const SocketStats& stats() const noexcept;
 
  private:
   struct Impl;

@@ -32,14 +32,17 @@ class RuleDecider final : public decider::Decider {
         inspector_(std::move(inspector)) {
     set_may_defer(inspector_ != nullptr && inspector_->may_defer());
   }
-  queueio::Verdict Decide(const queueio::PacketView& packet) noexcept override {
-    const Decision decision = engine_.Decide(packet);
-    if (decision.inspect && inspector_ != nullptr) return inspector_->Decide(packet);
+  // `now_ns` feeds the engine's rate limits and log budget (0: it reads the
+  // clock when a rule needs it).
+  queueio::Verdict Decide(const queueio::PacketView& packet, std::uint64_t now_ns) noexcept override {
+    const Decision decision = engine_.Decide(packet, static_cast<std::int64_t>(now_ns));
+    if (decision.inspect && inspector_ != nullptr) return inspector_->Decide(packet, now_ns);
     return decision.verdict;
   }
-  decider::Decision DecideOrDefer(const queueio::PacketView& packet) noexcept override {
-    const Decision decision = engine_.Decide(packet);
-    if (decision.inspect && inspector_ != nullptr) return inspector_->DecideOrDefer(packet);
+  decider::Decision DecideOrDefer(const queueio::PacketView& packet,
+                                  std::uint64_t now_ns) noexcept override {
+    const Decision decision = engine_.Decide(packet, static_cast<std::int64_t>(now_ns));
+    if (decision.inspect && inspector_ != nullptr) return inspector_->DecideOrDefer(packet, now_ns);
     return {decision.verdict, false};
   }
   void TakeStateFrom(decider::Decider& previous) noexcept override {

@@ -17,7 +17,8 @@
 //     bypassed flows) before it sees a packet;
 //  3. parse every message; decide; add the verdict to the batcher;
 //  4. flush when the batcher is full, when the receive would block, or when
-//     the oldest pending verdict has waited the latency budget.
+//     the oldest pending verdict has waited the latency budget (the
+//     batcher's FlushDue(), with the clock read once per receive batch).
 // The latency budget (the smaller of latency_budget_us and
 // flush_interval_us) bounds how long a verdict waits in userspace, for
 // company in the batcher or in a coalescing pause. The worker picks the
@@ -98,10 +99,10 @@ struct WorkerOptions {
   // a 1 ms receive timeout. -1: unknown (in-memory sources).
   int wait_fd = -1;
   // Verdict buffer size: enough for batch_capacity verdicts with marks (a
-  // full buffer only flushes early).
+  // full buffer only flushes early). Capped at the sink's max_send_bytes().
   std::size_t send_buffer_bytes = 64 * 1024;
   // False when the kernel lacks nf_conntrack_netlink (BindReport): connmarks
-  // are left out of verdicts and counted (WorkerCounters::connmarks_stripped).
+  // are left out of verdicts and counted (BatcherStats::connmarks_stripped).
   bool connmark_supported = true;
   // Receive errors in a row, or send errors in a row (counted apart), after
   // which the worker gives up.
@@ -175,8 +176,8 @@ class Worker final : private decider::ReadyVerdicts {
 
  private:
   void HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_ns) noexcept;
-  void HandleMessage(std::span<const std::uint8_t> message, const Policy& policy,
-                     std::uint64_t now_ns) noexcept;
+  void HandlePacket(const queueio::ParseResult& result, const queueio::PacketView& packet,
+                    const Policy& policy, std::uint64_t now_ns) noexcept;
   void AddVerdict(std::uint32_t id, const queueio::Verdict& verdict, std::uint64_t now_ns) noexcept;
   queueio::ReceiveStatus ReceiveNext(bool allow_block) noexcept;
   void ApplyBatchingSettings(const Policy& policy) noexcept;
@@ -210,9 +211,6 @@ class Worker final : private decider::ReadyVerdicts {
   // The process's source of deferred verdicts (the first policy that had one).
   decider::DeferredVerdicts* deferred_ = nullptr;
   std::uint64_t ready_now_ns_ = 0;  // the clock of the current PollDeferred()
-  // When the oldest unflushed verdict started to wait: its receipt, or the
-  // start of the pause it arrived in (the budget counts from there).
-  std::uint64_t oldest_pending_ns_ = 0;
   bool drained_ = true;  // the last receive found the socket empty (may wait next)
   std::uint64_t pause_start_ns_ = 0;  // != 0: the current batch was received after a pause
   // Pending verdicts grouped by receipt time (one group per receive batch):
@@ -232,10 +230,6 @@ class Worker final : private decider::ReadyVerdicts {
   std::uint64_t window_start_ns_ = 0;
   std::uint64_t window_packets_ = 0;
   std::uint64_t rate_pps_ = 0;
-  std::uint64_t reported_batch_messages_ = 0;
-  std::uint64_t reported_single_messages_ = 0;
-  std::uint64_t reported_sends_ = 0;
-  std::uint64_t reported_connmarks_stripped_ = 0;
   // Failed receives and failed sends in a row, apart: a steady stream of
   // packets must not hide a socket that refuses every verdict.
   std::uint32_t receive_errors_in_a_row_ = 0;
