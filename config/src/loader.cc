@@ -13,7 +13,7 @@
 
 #include "checks.h"
 #include "key_table.h"
-#include "rule_section.h"
+#include "verdictd/config/rule_section.h"
 #include "toml_reader.h"
 #include "toml_syntax.h"
 #include "verdictd/base/verdict_kind.h"

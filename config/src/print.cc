@@ -5,7 +5,7 @@
 #include <toml++/toml.h>
 
 #include "key_table.h"
-#include "rule_section.h"
+#include "verdictd/config/rule_section.h"
 #include "verdictd/config/loader.h"
 
 namespace verdictd::config {

@@ -3,7 +3,7 @@
 // file:line:column, the key (rules[i].key, with the rule's name) and what was
 // expected. Each key of a rule has its handler in one table (kRuleKeys); the
 // values are read with rule_values.h.
-#include "rule_section.h"
+#include "verdictd/config/rule_section.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,6 +1,6 @@
 // Printing the rules part of a Config back as TOML, so that loading the
 // result gives the same rules (--print-config round-trips).
-#include "rule_section.h"
+#include "verdictd/config/rule_section.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "rule_section.h"
+#include "verdictd/config/rule_section.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 
 #include <toml++/toml.h>
 
-#include "rule_section.h"
+#include "verdictd/config/rule_section.h"
 #include "verdictd/rules/rule_set.h"
 
 namespace verdictd::rules::testing {
