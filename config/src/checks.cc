@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "key_table.h"
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/config/limits.h"
 #include "verdictd/config/loader.h"
 #include "verdictd/config/values.h"
@@ -137,7 +138,7 @@ void CheckContradictions(const Config& config, unsigned online_cpus, const Sourc
       {"verdict.default", &config.verdict.default_verdict},
       {"verdict.unparseable", &config.verdict.unparseable_verdict}};
   for (const auto& [key, verdict] : verdicts) {
-    if (verdict->kind != VerdictKind::kQueue || map.HasBad(key)) continue;
+    if (!base::VerdictKindInfoOf(verdict->kind).has_target_queue || map.HasBad(key)) continue;
     for (const Served& s : served) {
       if (verdict->target_queue >= s.first && verdict->target_queue <= s.last) {
         out.push_back(MakeDiagnostic(

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "verdictd/base/verdict_kind.h"
 #include "verdictd/queueio/verdict_encoder.h"
 
 namespace verdictd::queueio {
@@ -80,7 +81,8 @@ void Bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
 }
 
 bool SameRunVerdict(const Verdict& a, const Verdict& b) noexcept {
-  return a.kind == b.kind && (a.kind != VerdictKind::kQueue || a.target_queue == b.target_queue) &&
+  return a.kind == b.kind &&
+         (!base::VerdictKindInfoOf(a.kind).has_target_queue || a.target_queue == b.target_queue) &&
          a.set_mark == b.set_mark && (!a.set_mark || a.mark == b.mark);
 }
 
