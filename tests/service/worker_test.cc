@@ -65,6 +65,15 @@ WorkerOptions Options(std::size_t batch_size, std::uint32_t flush_us) {
   return options;
 }
 
+// A clock that never moves: for tests whose counts must not depend on how
+// long the machine takes between two calls (a verdict held under a 100 us
+// budget is flushed early on a slow, busy run otherwise).
+class StoppedClock final : public WorkerClock {
+ public:
+  std::uint64_t Now() noexcept override { return 1'000'000'000; }
+  void Sleep(std::uint64_t) noexcept override {}
+};
+
 // Feeds fresh, increasing packet ids forever (`per_receive` per call) and
 // runs `on_receive` inside Receive(), as if it happened while the worker
 // was blocked in the kernel.
@@ -230,8 +239,10 @@ TEST(Worker, takes_batching_settings_from_a_new_policy_generation) {
   queueio::MemoryQueue sink({}, 1, false);
   PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
   metrics::WorkerCounters counters;
+  StoppedClock clock;
   WorkerOptions options = Options(256, 1'000'000);
   options.batch_capacity = 1024;
+  options.clock = &clock;
   Worker worker(options, source, sink, exchange, counters);
   worker.RunOnce(true);  // ids 1..16 held: batch 256, flush after a second
   EXPECT_EQ(worker.pending(), 16u);
@@ -473,7 +484,10 @@ TEST(Worker, blocks_at_once_without_busy_poll) {
   queueio::MemoryQueue sink({}, 1, false);
   PolicyExchange exchange(PolicyWith(config::VerdictKind::kAccept, 1), 1);
   metrics::WorkerCounters counters;
-  Worker worker(Options(256, 1000), source, sink, exchange, counters);
+  StoppedClock clock;  // the pending verdict must still be pending at the second call
+  WorkerOptions options = Options(256, 1000);
+  options.clock = &clock;
+  Worker worker(options, source, sink, exchange, counters);
   EXPECT_EQ(worker.RunOnce(true), queueio::ReceiveStatus::kOk);
   EXPECT_EQ(source.blocking_flags, std::vector<bool>{true});
   // A verdict is pending now: the next receive must not block.
