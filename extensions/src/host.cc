@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <functional>
 #include <chrono>
@@ -107,9 +108,10 @@ int HostRepair(std::uint8_t* data, std::uint32_t len, std::uint32_t flags) {
 // Work handed to the arena, in a bounded lock-free MPMC queue (Vyukov's),
 // drained by at most arena_concurrency TBB tasks: a task per job cost more
 // than trivial work itself (an allocation and a wake-up per packet), so a
-// receive batch's jobs ride on the one task that is already running. The hand-off of the job's data goes through
-// these atomics rather than TBB's internals, which keeps it visible to
-// ThreadSanitizer (Debian's libtbb is not instrumented).
+// receive batch's jobs ride on the one task that is already running. The
+// hand-off of the job's data goes through these atomics rather than TBB's
+// internals, which keeps it visible to ThreadSanitizer (Debian's libtbb is
+// not instrumented).
 struct Job {
   void (*work)(void*) = nullptr;
   void* arg = nullptr;
@@ -121,23 +123,42 @@ class JobQueue {
   explicit JobQueue(std::size_t capacity) : cells_(capacity), mask_(capacity - 1) {
     for (std::size_t i = 0; i < capacity; ++i) cells_[i].sequence.store(i, std::memory_order_relaxed);
   }
-  bool Push(const Job& job) noexcept {
+  std::size_t capacity() const noexcept { return cells_.size(); }
+  // Jobs queued or being written, as one producer sees it (approximate).
+  std::size_t size() const noexcept {
+    const std::uint64_t head = head_.load(std::memory_order_relaxed);
+    const std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    return tail > head ? static_cast<std::size_t>(tail - head) : 0;
+  }
+  // All `n` jobs in consecutive cells with one claim of the tail, or none
+  // (false: not room for all of them).
+  bool Push(const Job* jobs, std::size_t n) noexcept {
+    if (n == 0 || n > cells_.size()) return n == 0;
     std::uint64_t pos = tail_.load(std::memory_order_relaxed);
     for (;;) {
-      Cell& cell = cells_[pos & mask_];
-      const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
-      const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos);
-      if (diff == 0) {
-        if (tail_.compare_exchange_weak(pos, pos + 1, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed)) {
-          cell.job = job;
-          cell.sequence.store(pos + 1, std::memory_order_release);
-          return true;
+      bool stale = false;
+      for (std::size_t i = 0; i < n; ++i) {
+        // A cell seen free stays free until a producer claims its position.
+        const std::uint64_t seq = cells_[(pos + i) & mask_].sequence.load(std::memory_order_acquire);
+        const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos + i);
+        if (diff < 0) return false;  // full
+        if (diff > 0) {
+          stale = true;  // another producer claimed `pos` meanwhile
+          break;
         }
-      } else if (diff < 0) {
-        return false;  // full
-      } else {
+      }
+      if (stale) {
         pos = tail_.load(std::memory_order_relaxed);
+        continue;
+      }
+      if (tail_.compare_exchange_weak(pos, pos + n, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
+        for (std::size_t i = 0; i < n; ++i) {
+          Cell& cell = cells_[(pos + i) & mask_];
+          cell.job = jobs[i];
+          cell.sequence.store(pos + i + 1, std::memory_order_release);
+        }
+        return true;
       }
     }
   }
@@ -178,7 +199,28 @@ class JobQueue {
   alignas(64) std::atomic<std::uint64_t> head_{0};
 };
 
+// The jobs a worker thread's extensions submitted during its current receive
+// batch. They go to the queue together when the batch ends (Dispatch), the
+// stage fills, or the worker polls or waits: one claim of the queue's tail,
+// one count per extension and one look at the drainers per batch instead of
+// per packet, so the worker and the arena thread stop trading cache lines
+// for every job. Only a thread that dispatches batches (a worker) stages;
+// any other thread's submit goes to the queue at once.
+struct JobStage {
+  static constexpr std::size_t kCapacity = 64;  // one receive batch
+  std::array<Job, kCapacity> jobs{};
+  std::size_t count = 0;
+  std::size_t room = 0;  // queue room granted to this stage at its first job
+  bool open = false;     // this thread dispatches (a worker)
+};
+thread_local JobStage t_stage;
+
 constexpr std::size_t kMaxQueuedJobs = 1 << 16;
+// A stage may fill only the first half of the queue: the other half is the
+// room staged batches of other workers may still be publishing into (each
+// holds at most JobStage::kCapacity jobs, so up to 512 workers always fit),
+// and a job accepted into a stage is one the queue will take.
+constexpr std::size_t kStageableJobs = kMaxQueuedJobs / 2;
 
 struct WorkerState {
   std::unique_ptr<PendingTable> table;
@@ -198,8 +240,8 @@ struct ExtensionHost::Impl {
   // default) is raised to the configured concurrency.
   tbb::global_control parallelism;
   tbb::task_arena arena;
-  // Submitted jobs not finished, plus one per running drainer task: the
-  // destructor waits for 0.
+  // Drainer tasks enqueued and not ended (each runs every job it finds,
+  // and none ends while a job is queued): the destructor waits for 0.
   std::atomic<std::int64_t> arena_work{0};
   JobQueue jobs{kMaxQueuedJobs};
   std::atomic<int> drainers{0};  // arena tasks running RunJobs()
@@ -269,7 +311,10 @@ ExtensionHost::ExtensionHost(const config::ExtensionsSection& settings, const Ho
 
 ExtensionHost::~ExtensionHost() {
   // Chains are gone (they hold the extensions); arena work of extensions
-  // whose chains went may still run.
+  // whose chains went may still run. A thread that was a worker of this
+  // host (a test's) starts its next host unstaged.
+  PublishStagedJobs();
+  t_stage.open = false;
   while (impl_->arena_work.load(std::memory_order_acquire) > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -286,13 +331,52 @@ const verdictd_host_api_t* ExtensionHost::host_api() const noexcept { return &im
 
 int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void* arg) noexcept {
   Impl& s = *impl_;
-  extension.work_in_flight.fetch_add(1, std::memory_order_acq_rel);
-  s.arena_work.fetch_add(1, std::memory_order_acq_rel);
-  if (!s.jobs.Push(Job{work, arg, &extension})) {
-    s.arena_work.fetch_sub(1, std::memory_order_acq_rel);
-    extension.work_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  JobStage& stage = t_stage;
+  if (stage.open) {
+    if (stage.count == JobStage::kCapacity) PublishStagedJobs();
+    if (stage.count == 0) {
+      const std::size_t queued = s.jobs.size();
+      stage.room = queued < kStageableJobs ? kStageableJobs - queued : 0;
+    }
+    if (stage.count >= stage.room) return -1;  // the queue is full
+    stage.jobs[stage.count++] = Job{work, arg, &extension};
+    return 0;
+  }
+  extension.work_submitted.fetch_add(1, std::memory_order_acq_rel);
+  const Job job{work, arg, &extension};
+  if (!s.jobs.Push(&job, 1)) {
+    extension.work_finished.fetch_add(1, std::memory_order_acq_rel);  // never ran
     return -1;
   }
+  StartDrainer();
+  return 0;
+}
+
+void ExtensionHost::PublishStagedJobs() noexcept {
+  JobStage& stage = t_stage;
+  const std::size_t n = stage.count;
+  if (n == 0) return;
+  Impl& s = *impl_;
+  // Counted before they are queued: a job may finish as soon as it is in.
+  for (std::size_t i = 0; i < n;) {
+    LoadedExtension* owner = stage.jobs[i].owner;
+    std::size_t same = 1;
+    while (i + same < n && stage.jobs[i + same].owner == owner) ++same;
+    owner->work_submitted.fetch_add(same, std::memory_order_acq_rel);
+    i += same;
+  }
+  // The room was granted at Submit(); if other producers overran their
+  // half anyway, wait for the drainers rather than lose accepted work.
+  while (!s.jobs.Push(stage.jobs.data(), n)) {
+    StartDrainer();
+    std::this_thread::yield();
+  }
+  stage.count = 0;
+  StartDrainer();
+}
+
+void ExtensionHost::StartDrainer() noexcept {
+  Impl& s = *impl_;
   // The push was a seq_cst CAS on the queue's tail, a leaving drainer's
   // decrement is seq_cst too, and each then reads the other's variable
   // seq_cst: either that drainer sees this job, or this sees it still
@@ -315,7 +399,6 @@ int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void*
       break;
     }
   }
-  return 0;
 }
 
 void ExtensionHost::RunJobs() noexcept {
@@ -324,8 +407,7 @@ void ExtensionHost::RunJobs() noexcept {
     Job job;
     while (s.jobs.Pop(job)) {
       job.work(job.arg);
-      job.owner->work_in_flight.fetch_sub(1, std::memory_order_acq_rel);  // last touch of owner
-      s.arena_work.fetch_sub(1, std::memory_order_acq_rel);
+      job.owner->work_finished.fetch_add(1, std::memory_order_acq_rel);  // last touch of owner
     }
     s.drainers.fetch_sub(1, std::memory_order_seq_cst);
     if (!s.jobs.HasJob()) break;
@@ -339,6 +421,11 @@ void ExtensionHost::RunJobs() noexcept {
     if (!again) break;
   }
   s.arena_work.fetch_sub(1, std::memory_order_release);  // last touch of the host
+}
+
+void ExtensionHost::Dispatch(std::size_t /*worker*/) noexcept {
+  PublishStagedJobs();
+  t_stage.open = true;
 }
 
 bool ExtensionHost::Complete(std::uint64_t token, verdictd_result_t result,
@@ -453,9 +540,12 @@ std::unique_ptr<decider::Decider> ExtensionHost::MakeChain(
 
 std::size_t ExtensionHost::Poll(std::size_t worker, std::uint64_t now_ns,
                                 decider::ReadyVerdicts& ready) noexcept {
+  PublishStagedJobs();  // before any verdict is waited for
   WorkerState* state = impl_->Worker(worker);
   if (state == nullptr || !state->table || state->table->pending() == 0) return 0;
-  return state->table->Poll(now_ns, ready, false);
+  const std::size_t delivered = state->table->Poll(now_ns, ready, false);
+  PublishStagedJobs();  // jobs of extensions a NEXT resumed
+  return delivered;
 }
 
 std::size_t ExtensionHost::pending(std::size_t worker) const noexcept {
@@ -471,6 +561,7 @@ queueio::Verdict ExtensionHost::Abandon(std::size_t worker, std::uint32_t /*id*/
 
 bool ExtensionHost::Wait(std::size_t worker, int fd, int timeout_ms,
                          std::uint64_t now_ns) noexcept {
+  PublishStagedJobs();  // the verdicts waited for may depend on them
   WorkerState* state = impl_->Worker(worker);
   if (state == nullptr || !state->table || fd < 0) return false;
   return state->table->Wait(fd, timeout_ms, now_ns);
@@ -488,6 +579,7 @@ ExtensionHost::WaitStats ExtensionHost::wait_stats(std::size_t worker) const noe
 }
 
 std::size_t ExtensionHost::ExpireAll(std::size_t worker, decider::ReadyVerdicts& ready) noexcept {
+  PublishStagedJobs();
   WorkerState* state = impl_->Worker(worker);
   if (state == nullptr || !state->table) return 0;
   return state->table->Poll(std::numeric_limits<std::uint64_t>::max(), ready, true);

@@ -199,7 +199,7 @@ std::shared_ptr<LoadedExtension> LoadedExtension::Load(const LoadPolicy& policy,
 
 LoadedExtension::~LoadedExtension() {
   // Arena work may still run code of this object; it ends by itself.
-  while (work_in_flight.load(std::memory_order_acquire) > 0) {
+  while (!arena_idle()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (api_ != nullptr) api_->unload(state_);

@@ -133,13 +133,17 @@ class PendingTable {
 
  private:
   enum State : std::uint8_t { kFree, kBusy, kCompleting, kDone, kTimedOut, kLateDone };
-  struct Slot {
+  // Laid out by who writes what: the completer writes only the first cache
+  // line (state and result), so the worker's own fields and the packet
+  // context stay in the worker's cache between a completion and the slot's
+  // next use.
+  struct alignas(64) Slot {
     std::atomic<std::uint64_t> state{0};  // seq << 8 | State
-    PacketContext context;
     // Written by the completer before kDone (release), read by the worker after.
     verdictd_result_t result = VERDICTD_ACCEPT;
     verdictd_verdict_t verdict{};
     std::uint32_t new_len = 0;
+    alignas(64) PacketContext context;
     // Worker only.
     std::uint32_t id = 0;
     std::uint64_t deadline_ns = 0;

@@ -207,6 +207,7 @@ void Worker::HandleBatch(const queueio::ReceiveBatch& batch, std::uint64_t now_n
   batch.ForEachPacket([&](const queueio::ParseResult& result, const queueio::PacketView& packet) {
     HandlePacket(result, packet, policy, now_ns);
   });
+  if (deferred_ != nullptr) deferred_->Dispatch(options_.index);
 }
 
 std::uint64_t Worker::CoalesceNanos() const noexcept {

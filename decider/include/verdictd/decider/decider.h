@@ -97,6 +97,11 @@ class DeferredVerdicts {
   // full): the verdict is the overflow verdict now, the late answer will be
   // dropped. Returns the verdict to give.
   virtual queueio::Verdict Abandon(std::size_t worker, std::uint32_t id) noexcept = 0;
+  // The worker finished a receive batch: work its deciders handed off during
+  // the batch starts now (an asynchronous extension host publishes the
+  // batch's jobs together, instead of one hand-off per packet). Called on
+  // the worker's thread after every batch; the default has nothing to start.
+  virtual void Dispatch(std::size_t /*worker*/) noexcept {}
   // Stop: every packet still pending gets its timeout verdict now.
   virtual std::size_t ExpireAll(std::size_t worker, ReadyVerdicts& ready) noexcept = 0;
   // The worker's blocking wait while packets are pending: returns once a

@@ -99,6 +99,9 @@ class ExtensionHost final : public decider::DeferredVerdicts {
   // poll() on `fd` and the worker's eventfd, which a completion writes only
   // when the worker is about to sleep.
   bool Wait(std::size_t worker, int fd, int timeout_ms, std::uint64_t now_ns) noexcept override;
+  // Publishes the jobs extensions submitted on this worker thread during the
+  // batch (one queue claim for all of them), and stages later ones.
+  void Dispatch(std::size_t worker) noexcept override;
   // Worker `worker`'s waits with packets pending, the eventfd wake-ups
   // among them and the waits that ran out of time. Any thread.
   struct WaitStats {
@@ -118,6 +121,8 @@ class ExtensionHost final : public decider::DeferredVerdicts {
   static ExtensionHost* Running() noexcept;
   int Submit(LoadedExtension& extension, void (*work)(void*), void* arg) noexcept;
   void RunJobs() noexcept;  // an arena task: runs submitted jobs until none is left
+  void PublishStagedJobs() noexcept;  // this thread's staged jobs go to the arena
+  void StartDrainer() noexcept;       // an arena task for queued jobs, unless enough run
   bool Complete(std::uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
                 std::uint32_t new_len) noexcept;
 

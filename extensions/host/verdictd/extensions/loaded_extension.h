@@ -71,8 +71,18 @@ class LoadedExtension {
   // Read by the workers per packet (relaxed), written by the control thread.
   std::atomic<bool> started{false};
   std::atomic<std::uint32_t> group{0};
-  // Arena work submitted and not finished; the destructor waits for 0.
-  std::atomic<std::int64_t> work_in_flight{0};
+  // Arena work: jobs submitted (by workers) and finished (by arena threads),
+  // on lines of their own so that neither side writes the other's. The
+  // destructor waits until they are equal.
+  alignas(64) std::atomic<std::uint64_t> work_submitted{0};
+  alignas(64) std::atomic<std::uint64_t> work_finished{0};
+  // No arena job of this extension is queued or running (when no chain can
+  // submit more: finished is read first, so a running job's own submits
+  // cannot make the two look equal).
+  bool arena_idle() const noexcept {
+    const std::uint64_t finished = work_finished.load(std::memory_order_acquire);
+    return work_submitted.load(std::memory_order_acquire) == finished;
+  }
 
   // Control calls: "" on success, else the extension's error text.
   std::string Start();
