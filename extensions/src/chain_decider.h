@@ -71,8 +71,7 @@ class ChainLinks final : public Continuation {
  private:
   struct Link {
     LoadedExtension* extension;
-    const std::atomic<bool>* started;
-    const std::atomic<std::uint32_t>* group;
+    const std::atomic<std::uint64_t>* gate;  // LoadedExtension::gate()
     verdictd_result_t (*process)(void*, verdictd_packet_t*, verdictd_verdict_t*);
     void* instance;
     std::unique_ptr<WorkerHandle> handle;
@@ -80,17 +79,26 @@ class ChainLinks final : public Continuation {
     bool may_pend;
   };
   static bool Runs(const Link& link, std::uint32_t mark) noexcept {
-    if (!link.started->load(std::memory_order_relaxed)) return false;
-    const std::uint32_t group = link.group->load(std::memory_order_relaxed);
-    return group == 0 || (mark & group) != 0;
+    const std::uint64_t gate = link.gate->load(std::memory_order_relaxed);
+    const auto group = static_cast<std::uint32_t>(gate);
+    return (gate & LoadedExtension::kGateStarted) != 0 && (group == 0 || (mark & group) != 0);
+  }
+  // The first link from `index` on that runs on `mark` (links_.size(): none).
+  std::size_t NextRunning(std::size_t index, std::uint32_t mark) const noexcept {
+    while (index < link_count_ && !Runs(link_data_[index], mark)) ++index;
+    return index;
   }
   void Fill(const queueio::PacketView& view) noexcept;
-  // The chain from link `first` on, for the packet in context_.
+  // The chain from link `first` on (one that runs, or links_.size()), for
+  // the packet in context_.
   bool Loop(std::size_t first, ResultContext& result, std::uint32_t id,
             queueio::Verdict& out) noexcept;
 
   std::shared_ptr<const ChainPlan> plan_;  // keeps the extensions loaded
   std::vector<Link> links_;
+  // links_ as the packet loop reads it (fixed once built).
+  Link* link_data_ = nullptr;
+  std::size_t link_count_ = 0;
   PendingTable* table_;
   std::uint8_t* scratch_;
   std::uint32_t max_edit_;

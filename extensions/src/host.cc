@@ -475,7 +475,7 @@ std::shared_ptr<const ChainPlan> ExtensionHost::Prepare(const config::Extensions
       // A changed group or started value in the configuration applies now;
       // an unchanged one keeps what control commands set.
       const config::ExtensionEntry& before = extension->entry();
-      if (before.group != entry.group) extension->group.store(entry.group, std::memory_order_relaxed);
+      if (before.group != entry.group) extension->set_group(entry.group);
       if (before.started != entry.started) {
         const std::string problem = entry.started ? extension->Start() : extension->Stop();
         if (!problem.empty()) {
@@ -620,7 +620,7 @@ CommandResult ExtensionHost::List() const {
     std::snprintf(line, sizeof line, "%s %u.%u.%u %s group=0x%x calls=%llu%s file=%s params=\"%s\"\n",
                   name.c_str(), api.extension_version >> 16, (api.extension_version >> 8) & 0xff,
                   api.extension_version & 0xff,
-                  extension->started.load() ? "started" : "stopped", extension->group.load(),
+                  extension->started() ? "started" : "stopped", extension->group(),
                   static_cast<unsigned long long>(Sum(extension->counters(), &ExtensionWorkerCounters::calls)),
                   extension->may_pend() ? " async" : "", extension->path().c_str(),
                   extension->entry().parameters.c_str());
@@ -669,7 +669,7 @@ CommandResult ExtensionHost::Group(const std::string& name, std::uint32_t mask) 
   std::lock_guard lock(impl_->mutex);
   const auto extension = impl_->Find(name);
   if (!extension) return Error("no extension " + name + " in the chain");
-  extension->group.store(mask, std::memory_order_relaxed);
+  extension->set_group(mask);
   impl_->groups[name] = mask;
   char text[64];
   std::snprintf(text, sizeof text, "group 0x%x", mask);

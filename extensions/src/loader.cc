@@ -160,7 +160,7 @@ std::shared_ptr<LoadedExtension> LoadedExtension::Load(const LoadPolicy& policy,
   loaded->path_ = path;
   loaded->counters_ = std::move(counters);
   loaded->host_.extension = loaded.get();
-  loaded->group.store(entry.group, std::memory_order_relaxed);
+  loaded->set_group(entry.group);
   // The declared parameters are checked before any of the extension's code runs.
   if (std::string problem = ParametersAgainstTable(ParamTable(*api), entry.parameters);
       !problem.empty()) {
@@ -209,13 +209,19 @@ LoadedExtension::~LoadedExtension() {
 
 std::string LoadedExtension::Start() {
   std::string problem = Call(api_->start, state_);
-  if (problem.empty()) started.store(true, std::memory_order_release);
+  if (problem.empty()) gate_.fetch_or(kGateStarted, std::memory_order_release);
   return problem;
 }
 
 std::string LoadedExtension::Stop() {
-  started.store(false, std::memory_order_release);
+  gate_.fetch_and(~kGateStarted, std::memory_order_release);
   return Call(api_->stop, state_);
+}
+
+void LoadedExtension::set_group(std::uint32_t mask) noexcept {
+  std::uint64_t gate = gate_.load(std::memory_order_relaxed);
+  while (!gate_.compare_exchange_weak(gate, (gate & kGateStarted) | mask, std::memory_order_relaxed)) {
+  }
 }
 
 std::string LoadedExtension::Reset() { return Call(api_->reset, state_); }

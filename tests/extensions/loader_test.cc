@@ -42,7 +42,7 @@ TEST(Loader, loads_a_good_extension_and_reads_its_entry) {
   auto loaded = LoadedExtension::Load(LoadPolicy{dir.path(), 0}, entry, host.host_api(),
                                       std::make_shared<ExtensionCounters>("template", 1));
   EXPECT_EQ(loaded->name(), "template");
-  EXPECT_TRUE(loaded->started.load());
+  EXPECT_TRUE(loaded->started());
   EXPECT_EQ(loaded->Info(), "packets 0");
   EXPECT_EQ(loaded->path(), dir.path() + "/template.so");
 }

@@ -68,9 +68,16 @@ class LoadedExtension {
   bool may_pend() const noexcept { return (api_->flags & VERDICTD_EXT_MAY_PEND) != 0; }
   ExtensionCounters& counters() const noexcept { return *counters_; }
 
-  // Read by the workers per packet (relaxed), written by the control thread.
-  std::atomic<bool> started{false};
-  std::atomic<std::uint32_t> group{0};
+  // Whether the workers run this extension, and on which marks: one word
+  // (kGateStarted | group mask) so that a worker decides with one load per
+  // packet. Read by the workers (relaxed), written by the control thread.
+  static constexpr std::uint64_t kGateStarted = std::uint64_t{1} << 32;
+  const std::atomic<std::uint64_t>& gate() const noexcept { return gate_; }
+  bool started() const noexcept { return (gate_.load(std::memory_order_relaxed) & kGateStarted) != 0; }
+  std::uint32_t group() const noexcept {
+    return static_cast<std::uint32_t>(gate_.load(std::memory_order_relaxed));
+  }
+  void set_group(std::uint32_t mask) noexcept;
   // Arena work: jobs submitted (by workers) and finished (by arena threads),
   // on lines of their own so that neither side writes the other's. The
   // destructor waits until they are equal.
@@ -92,6 +99,7 @@ class LoadedExtension {
 
  private:
   LoadedExtension() = default;
+  std::atomic<std::uint64_t> gate_{0};
   void* handle_ = nullptr;
   const verdictd_extension_api_t* api_ = nullptr;
   void* state_ = nullptr;
