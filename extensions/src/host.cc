@@ -348,7 +348,7 @@ int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void*
     extension.work_finished.fetch_add(1, std::memory_order_acq_rel);  // never ran
     return -1;
   }
-  StartDrainer();
+  StartDrainers(1);
   return 0;
 }
 
@@ -368,14 +368,17 @@ void ExtensionHost::PublishStagedJobs() noexcept {
   // The room was granted at Submit(); if other producers overran their
   // half anyway, wait for the drainers rather than lose accepted work.
   while (!s.jobs.Push(stage.jobs.data(), n)) {
-    StartDrainer();
+    StartDrainers(n);
     std::this_thread::yield();
   }
   stage.count = 0;
-  StartDrainer();
+  // One drainer per job, as a job submitted alone gets: a drainer runs its
+  // jobs one after another, so a batch's blocking lookups behind a single
+  // drainer would wait for each other.
+  StartDrainers(n);
 }
 
-void ExtensionHost::StartDrainer() noexcept {
+void ExtensionHost::StartDrainers(std::size_t jobs) noexcept {
   Impl& s = *impl_;
   // The push was a seq_cst CAS on the queue's tail, a leaving drainer's
   // decrement is seq_cst too, and each then reads the other's variable
@@ -383,7 +386,7 @@ void ExtensionHost::StartDrainer() noexcept {
   // counted (and it looks again). No standalone fences: ThreadSanitizer
   // does not model them.
   int active = s.drainers.load(std::memory_order_seq_cst);
-  while (active < s.max_drainers) {
+  while (jobs > 0 && active < s.max_drainers) {
     if (s.drainers.compare_exchange_weak(active, active + 1, std::memory_order_acq_rel)) {
       s.arena_work.fetch_add(1, std::memory_order_acq_rel);  // the task's own count
       try {
@@ -392,11 +395,13 @@ void ExtensionHost::StartDrainer() noexcept {
           if (ExtensionHost* host = ExtensionHost::Running()) host->RunJobs();
         });
       } catch (...) {
-        // Out of memory: the job waits for the next drainer.
+        // Out of memory: the jobs wait for the next drainer.
         s.drainers.fetch_sub(1, std::memory_order_acq_rel);
         s.arena_work.fetch_sub(1, std::memory_order_acq_rel);
+        return;
       }
-      break;
+      --jobs;
+      ++active;
     }
   }
 }

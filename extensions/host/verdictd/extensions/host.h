@@ -122,7 +122,9 @@ class ExtensionHost final : public decider::DeferredVerdicts {
   int Submit(LoadedExtension& extension, void (*work)(void*), void* arg) noexcept;
   void RunJobs() noexcept;  // an arena task: runs submitted jobs until none is left
   void PublishStagedJobs() noexcept;  // this thread's staged jobs go to the arena
-  void StartDrainer() noexcept;       // an arena task for queued jobs, unless enough run
+  // Up to `jobs` arena tasks for queued jobs (one per job, since a job may
+  // block), unless enough run.
+  void StartDrainers(std::size_t jobs) noexcept;
   bool Complete(std::uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
                 std::uint32_t new_len) noexcept;
 
