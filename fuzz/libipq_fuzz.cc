@@ -1,5 +1,5 @@
 // libipq's conversion of a received netlink datagram into the records
-// ipq_read() hands a program (libipq/src/record.h): what the kernel, or
+// ipq_read() hands a program (libipq/src/record.hh): what the kernel, or
 // anything that can write to the queue socket, feeds it. Each message is
 // formatted into buffers too small, just right and large; a record must fit
 // the buffer it was written to and say its own length.
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "fuzz_target.h"
-#include "record.h"
+#include "record.hh"
 #include "verdictd/queueio/parser.h"
 
 namespace {

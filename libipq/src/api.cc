@@ -9,11 +9,11 @@
 #include <new>
 #include <string>
 
-#include "errors.h"
-#include "export.h"
-#include "handle.h"
+#include "errors.hh"
+#include "export.hh"
+#include "handle.hh"
 #include "libipq/libipq.h"
-#include "settings.h"
+#include "settings.hh"
 
 namespace {
 

@@ -1,10 +1,10 @@
-#include "errors.h"
+#include "errors.hh"
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
-#include "export.h"
+#include "export.hh"
 #include "libipq/libipq.h"
 
 // The old global, kept for programs that declare it themselves.

@@ -1,4 +1,4 @@
-#include "handle.h"
+#include "handle.hh"
 
 #include <linux/capability.h>
 #include <linux/netfilter.h>
@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "errors.h"
+#include "errors.hh"
 #include "libipq/libipq.h"
-#include "record.h"
+#include "record.hh"
 #include "verdictd/base/clock.h"
 #include "verdictd/base/verdict_kind.h"
 #include "verdictd/queueio/kernel_queue_stats.h"

@@ -1,4 +1,4 @@
-#include "interface_cache.h"
+#include "interface_cache.hh"
 
 #include <net/if.h>
 #include <sys/ioctl.h>

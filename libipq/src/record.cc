@@ -1,4 +1,4 @@
-#include "record.h"
+#include "record.hh"
 
 #include <linux/netlink.h>
 

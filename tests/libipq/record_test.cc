@@ -1,6 +1,6 @@
 // The conversion of nfnetlink_queue messages into ip_queue's records, on the
 // captured fixtures (tests/fixtures), read back through the public C API.
-#include "record.h"
+#include "record.hh"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The LIBIPQ_* environment: defaults, every variable, and the errors.
-#include "settings.h"
+#include "settings.hh"
 
 #include <gtest/gtest.h>
 

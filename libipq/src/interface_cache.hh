@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "record.h"
+#include "record.hh"
 
 namespace verdictd::libipq {
 

@@ -27,8 +27,8 @@
 #include <span>
 #include <string>
 
-#include "interface_cache.h"
-#include "settings.h"
+#include "interface_cache.hh"
+#include "settings.hh"
 #include "verdictd/queueio/queue_socket.h"
 #include "verdictd/queueio/verdict.h"
 #include "verdictd/queueio/verdict_batcher.h"
