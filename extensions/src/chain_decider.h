@@ -83,20 +83,23 @@ class ChainLinks final : public Continuation {
     const auto group = static_cast<std::uint32_t>(gate);
     return (gate & LoadedExtension::kGateStarted) != 0 && (group == 0 || (mark & group) != 0);
   }
-  // The first link from `index` on that runs on `mark` (links_.size(): none).
+  // The first link from `index` on that runs on `mark` (link_count_: none).
   std::size_t NextRunning(std::size_t index, std::uint32_t mark) const noexcept {
     while (index < link_count_ && !Runs(link_data_[index], mark)) ++index;
     return index;
   }
   void Fill(const queueio::PacketView& view) noexcept;
-  // The chain from link `first` on (one that runs, or links_.size()), for
+  // The chain from link `first` on (one that runs, or link_count_), for
   // the packet in context_.
   bool Loop(std::size_t first, ResultContext& result, std::uint32_t id,
             queueio::Verdict& out) noexcept;
 
   std::shared_ptr<const ChainPlan> plan_;  // keeps the extensions loaded
   std::vector<Link> links_;
-  // links_ as the packet loop reads it (fixed once built).
+  // links_ as the packet loop reads it (fixed once built): after each call
+  // into an extension the compiler must reload the vector's bounds and
+  // recompute its size; these two cut 240 to 219 instructions per
+  // one-extension decision (callgrind).
   Link* link_data_ = nullptr;
   std::size_t link_count_ = 0;
   PendingTable* table_;
