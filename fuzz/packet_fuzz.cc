@@ -2,8 +2,15 @@
 // bytes a hostile peer controls. A rule set with every kind of condition
 // (addresses and sets, ports, flags, ICMP, content, rate limit, bypass) is
 // compiled once; each input is one packet, its first byte choosing the
-// mark and whether the copy range cut it.
+// mark and whether the copy range cut it. The packet is copied to end just
+// before an unmapped page, so a read past its end faults at once instead of
+// only when the allocator happens to place the input at a mapping's end (as
+// Hyperscan's AVX-512 VBMI code did; rules/src/scan_guard.h).
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <span>
 
@@ -72,12 +79,30 @@ verdictd::rules::RuleEngine& Engine() {
   return *engine;
 }
 
+// The last kWindow bytes before a PROT_NONE page.
+constexpr std::size_t kWindow = 1 << 20;
+std::uint8_t* WindowEnd() {
+  static std::uint8_t* end = [] {
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    void* mapping = mmap(nullptr, kWindow + page, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping == MAP_FAILED) std::abort();
+    auto* base = static_cast<std::uint8_t*>(mapping);
+    if (mprotect(base + kWindow, page, PROT_NONE) != 0) std::abort();
+    return base + kWindow;
+  }();
+  return end;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::uint8_t control = data[0];
-  const std::span<const std::uint8_t> bytes(data + 1, size - 1);
+  if (size - 1 > kWindow) return 0;
+  std::uint8_t* const at = WindowEnd() - (size - 1);
+  if (size > 1) std::memcpy(at, data + 1, size - 1);
+  const std::span<const std::uint8_t> bytes(at, size - 1);
   verdictd::rules::PacketFields fields;
   verdictd::rules::ParseHeaders(bytes, fields);
 

@@ -31,6 +31,7 @@ void RuleStats::AddEngine(const RuleEngine& engine, std::map<std::string, Totals
       {"fragment", &c.fragments},
       {"no_match", &c.no_match},
       {"content_scan", &c.content_scans},
+      {"content_scan_copied", &c.content_scan_copies},
       {"rate_limited", &c.rate_limited},
       {"bypass_marked", &c.bypass_marked},
       {"bypass_via_mark", &c.bypass_via_mark},

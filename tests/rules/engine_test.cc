@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
+#include <span>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "verdictd/rules/testing/packet_builder.h"
@@ -285,6 +289,77 @@ action = "accept"
   // Headers match no content rule: no scan.
   EXPECT_EQ(RuleFor(engine, {.dst_port = 22, .payload = "abc x1y"}), "");
   EXPECT_EQ(engine.counters().content_scans.value(), scans);
+}
+
+// Hyperscan 5.4's AVX-512 VBMI code reads past the bytes it scans; on a CPU
+// with VBMI this test faulted before the engine copied payloads that end near
+// a page end. Every packet here ends exactly `gap` bytes before a page that
+// is not mapped, and the engine must still find patterns in its last bytes.
+TEST(RuleEngine, content_scans_never_read_past_a_payload_that_ends_at_an_unmapped_page) {
+  RuleEngine engine(CompileText(R"(
+[[rules]]
+name = "content"
+protocol = "udp"
+content = [{ literal = "attack", nocase = true }]
+action = "drop"
+[[rules]]
+name = "regex"
+protocol = "udp"
+content = [{ regex = "evil[0-9]+" }]
+action = "drop"
+)"));
+  const long page = sysconf(_SC_PAGESIZE);
+  void* mapping = mmap(nullptr, static_cast<std::size_t>(2 * page), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mapping, MAP_FAILED);
+  auto* base = static_cast<std::uint8_t*>(mapping);
+  ASSERT_EQ(mprotect(base + page, static_cast<std::size_t>(page), PROT_NONE), 0);
+  std::uint8_t* const page_end = base + page;
+  std::mt19937 random(7);
+  std::size_t matches_expected = 0;
+  std::size_t matches_found = 0;
+  for (int round = 0; round < 4000; ++round) {
+    std::string payload(random() % 300, '\0');
+    for (char& c : payload) c = "aAtTcCkKeEvVilL0123xyz"[random() % 22];
+    const char* tails[] = {"ATTACK", "attack", "evil7", "evil", "attac", ""};
+    const std::string tail = tails[random() % 6];
+    if (payload.size() >= tail.size()) payload.replace(payload.size() - tail.size(), tail.size(), tail);
+    const bool expected = payload.find("evil0") != std::string::npos ||
+                          payload.find("evil1") != std::string::npos ||
+                          payload.find("evil2") != std::string::npos ||
+                          payload.find("evil3") != std::string::npos ||
+                          payload.find("evil7") != std::string::npos || [&] {
+                            std::string lower = payload;
+                            for (char& c : lower) c = static_cast<char>(std::tolower(c));
+                            return lower.find("attack") != std::string::npos;
+                          }();
+    const auto bytes = BuildPacket({.protocol = 17, .dst_port = 9, .payload = payload});
+    const std::size_t gap = random() % 3;  // 0 and 1 readable bytes faulted
+    std::uint8_t* const at = page_end - gap - bytes.size();
+    std::memcpy(at, bytes.data(), bytes.size());
+    queueio::PacketView view = ViewOf(bytes);
+    view.payload = std::span<const std::uint8_t>(at, bytes.size());
+    const Decision d = engine.Decide(view, 1);
+    matches_expected += expected;
+    matches_found += d.rule >= 0;
+    ASSERT_EQ(d.rule >= 0, expected) << "payload \"" << payload << "\", " << gap << " bytes before the page end";
+  }
+  EXPECT_GT(matches_expected, 1000u);
+  EXPECT_EQ(matches_found, matches_expected);
+  // Each of these payloads ended within 64 bytes of the page end: all copied.
+  EXPECT_EQ(engine.counters().content_scans.value(), 4000u);
+  EXPECT_EQ(engine.counters().content_scan_copies.value(), 4000u);
+
+  // A payload that ends 100 bytes before the page end is scanned where it lies.
+  const auto inside = BuildPacket({.protocol = 17, .dst_port = 9, .payload = "an attack"});
+  std::uint8_t* const at = page_end - 100 - inside.size();
+  std::memcpy(at, inside.data(), inside.size());
+  queueio::PacketView view = ViewOf(inside);
+  view.payload = std::span<const std::uint8_t>(at, inside.size());
+  EXPECT_EQ(engine.Decide(view, 1).rule, 0);
+  EXPECT_EQ(engine.counters().content_scans.value(), 4001u);
+  EXPECT_EQ(engine.counters().content_scan_copies.value(), 4000u);
+  munmap(mapping, static_cast<std::size_t>(2 * page));
 }
 
 TEST(RuleEngine, mark_repeat_and_queue_actions) {

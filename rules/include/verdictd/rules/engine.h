@@ -45,6 +45,7 @@ struct alignas(64) EngineCounters {
   base::RelaxedCounter fragments;        // non-first fragments
   base::RelaxedCounter no_match;
   base::RelaxedCounter content_scans;
+  base::RelaxedCounter content_scan_copies;  // ... scanned from a copy (near a page end)
   base::RelaxedCounter rate_limited;     // over the rate: got over_limit
   base::RelaxedCounter bypass_marked;    // flows handed to the firewall
   base::RelaxedCounter bypass_via_mark;      // ... of them through the packet mark
@@ -113,6 +114,8 @@ class RuleEngine {
   std::vector<std::uint32_t> pattern_seen_;  // scan generation that found each pattern
   std::uint32_t scan_generation_ = 0;
   bool scanned_ = false;
+  // Where a payload that ends near a page end is scanned (scan_guard.h).
+  std::unique_ptr<std::uint8_t[]> scan_copy_;
   std::vector<FlowEntry> flows_;
   std::vector<RateEntry> rates_;
   std::uint64_t sequence_ = 0;  // packets decided: the flow table's clock
