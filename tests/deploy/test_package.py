@@ -44,6 +44,9 @@ EXPECTED = {
     "usr/share/doc/verdictd/verdictd.example.toml",
     # libipq: the shared library and its section 3 pages (headers, the .so
     # link, the static archive and libipq.pc are in verdictd-dev).
+    # The example extensions, the Rust one included.
+    *(f"usr/lib/verdictd/extensions/{name}.so"
+      for name in ("template", "rewrite", "flowcount", "slowlookup", "portblock")),
     "usr/lib/libipq.so.1",
     "usr/lib/libipq.so.1.0.0",
     "usr/share/man/man3/libipq.3",

@@ -97,7 +97,7 @@ class Extensions(unittest.TestCase):
 
     def install(self, path):
         if not os.path.exists(path):
-            self.skipTest(f"{path} not built")
+            nslab.skip_test(self, f"{path} not built")
         target = os.path.join(self.extdir, os.path.basename(path))
         shutil.copyfile(path, target)
         os.chmod(target, 0o644)
@@ -184,6 +184,54 @@ group = 2
         self.assertEqual(counters["drop"], 50)
         self.assertEqual(counters["accept"], 50)
 
+    def test_an_extension_written_in_rust_drops_its_port_on_ipv4_and_ipv6(self):
+        # examples/portblock, built by rustc against verdictd.rs (no cargo).
+        self.install(os.path.join(EXAMPLES, "portblock.so"))
+        self.setup_ipv6()
+        for tool in ("iptables", "ip6tables"):
+            self.lab.ns(self.lab.firewall, tool, "-A", "FORWARD", "-p", "udp", "-j", "NFQUEUE",
+                        "--queue-num", str(QUEUE))
+        self.start("""
+[[extensions]]
+name = "portblock"
+parameters = "port=7201"
+[[extensions]]
+name = "template"
+""")
+        with nslab.daemon_log_on_failure(self):
+            help_text = self.ext_ok("help", "portblock")
+            self.assertIn("port=N", help_text)
+            self.assertIn("drop UDP datagrams to this destination port", help_text)
+            src = [self.lab.client_addresses[0]]
+            self.assertEqual(self.lab.udp_exchange(7201, 40, rate=500, sources=src)["received"], 0)
+            self.assertEqual(self.lab.udp_exchange(7202, 25, rate=500, sources=src)["received"], 25)
+            # IPv6: the receiver gives up 2 s after the last datagram it got.
+            self.assertEqual(self.exchange(7201, [f"v6 {i}" for i in range(15)], True, False,
+                                           deadline=2), [])
+            passed = [f"v6 {i}" for i in range(10)]
+            self.assertEqual(self.exchange(7203, passed, True, False), passed)
+            self.assertIn("port 7201 dropped 55 passed 35", self.ext_ok("info", "portblock"))
+            # Only what portblock passed on reached the template.
+            self.assertIn("packets 35", self.ext_ok("info", "template"))
+            listing = self.ext_ok("list")
+            self.assertIn("portblock 1.0.0 started group=0x0 calls=90", listing)
+            metrics = self.scrape()
+            self.assertIn('verdictd_extension_counter_total{extension="portblock",counter="dropped"} 55',
+                          metrics)
+            self.assertIn('verdictd_extension_counter_total{extension="portblock",counter="passed"} 35',
+                          metrics)
+            # Its parameter table is the host's to check: a port out of range
+            # is refused with the table's words, and the service runs on.
+            self.ext_ok("del", "portblock")
+            code, text = self.ext("add", "portblock", "port=70000")
+            self.assertNotEqual(code, 0, text)
+            self.assertIn('parameter "port": expected unsigned integer in 0..65535', text)
+            self.assertNotIn("portblock", self.ext_ok("list"))
+            counters = self.stop_counters()
+        self.assertEqual(counters["packets"], 90)
+        self.assertEqual(counters["drop"], 55)
+        self.assertEqual(counters["accept"], 35)
+
     def test_rules_hand_packets_to_the_chain_with_inspect(self):
         self.lab.queue_rule(f"--queue-num {QUEUE}")
         self.start("""
@@ -216,8 +264,8 @@ action = "inspect"
         lab.ns(lab.server, "ip", "-6", "route", "add", "default", "via", "fd02::1")
         lab.ns(lab.firewall, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
-    def exchange(self, port, messages, v6, tcp):
-        params = {"port": port, "v6": v6, "tcp": tcp, "expect": len(messages), "deadline": 10}
+    def exchange(self, port, messages, v6, tcp, deadline=10):
+        params = {"port": port, "v6": v6, "tcp": tcp, "expect": len(messages), "deadline": deadline}
         receiver = self.lab.popen(self.lab.server, [sys.executable, "-c", _COLLECTOR, json.dumps(params)])
         self.assertEqual(receiver.stdout.readline().strip(), "READY")
         sender = self.lab.popen(self.lab.client, [sys.executable, "-c", _SEND, json.dumps(
