@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -115,6 +116,36 @@ TEST(AsyncWorkerThread, out_of_order_completions_give_each_packet_one_verdict) {
   EXPECT_EQ(drops + accepts + repeats, kPackets);
   EXPECT_GT(drops + accepts, 0u);
   EXPECT_EQ(worker.deferred(), 0u);
+}
+
+// Two blocking jobs from one receive batch run side by side on an arena of
+// concurrency 2 (one drainer per published job). With one drainer per batch
+// they ran one after the other: the first waited out its 10 s for its
+// partner and dropped.
+TEST(AsyncWorkerThread, blocking_jobs_of_one_batch_run_concurrently) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: extensions load only from root-owned directories";
+  AsyncSetup s("pair", 64, 60'000);
+  ASSERT_EQ(s.config.extensions.arena_concurrency, 2u);
+  // A worker stages its jobs from the end of its first batch on: that batch
+  // is two datagrams without packets, the second holds both packets.
+  std::vector<std::vector<std::uint8_t>> script(2);
+  for (auto& datagram : Datagrams(1, 2)) script.push_back(std::move(datagram));
+  queueio::MemoryQueue queue(std::move(script), 2, false);
+  service::Worker worker(Options(), queue, queue, *s.exchange, s.counters);
+  ASSERT_EQ(worker.RunOnce(false), queueio::ReceiveStatus::kOk);
+  ASSERT_EQ(worker.deferred(), 0u);
+  ASSERT_EQ(worker.RunOnce(false), queueio::ReceiveStatus::kOk);  // both packets, one batch
+  EXPECT_EQ(worker.deferred(), 2u);
+  // Serial jobs take 10 s; this waits for the verdicts, at most 30 s.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (worker.deferred() > 0 && std::chrono::steady_clock::now() < give_up) {
+    if (worker.RunOnce(false) == queueio::ReceiveStatus::kWouldBlock) std::this_thread::yield();
+  }
+  worker.Flush();
+  const KernelModel kernel = Check(queue, 2);
+  for (const auto& [id, code] : kernel.verdicts()) {
+    EXPECT_EQ(code, static_cast<std::uint32_t>(NF_ACCEPT)) << "packet " << id << "'s job ran alone";
+  }
 }
 
 TEST(AsyncWorkerThread, completions_inside_process_are_not_lost) {
