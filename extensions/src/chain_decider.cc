@@ -13,6 +13,14 @@ namespace {
 
 constexpr std::array<char, 16> kNoName{};
 
+// verdictd_packet_t.l3 from the IP version nibble: 4, 6 or 0 (unknown).
+constexpr std::uint8_t kL3OfVersion[16] = {0, 0, 0, 0, 4, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+static_assert(VERDICTD_PACKET_HAS_MARK == 1u << 0 && VERDICTD_PACKET_HAS_TIMESTAMP == 1u << 1);
+static_assert(VERDICTD_PACKET_CHECKSUM_NOT_READY == queueio::kSkbChecksumNotReady << 2 &&
+              VERDICTD_PACKET_GSO == queueio::kSkbGso << 2);
+static_assert(VERDICTD_PACKET_TRUNCATED == 1u << 4);
+
 #if defined(__LP64__)
 // The packet view is ABI: extensions built against any 1.x header read these
 // offsets (1.1 only started to fill hw_addr, in place).
@@ -81,16 +89,12 @@ ChainLinks::~ChainLinks() {
   p.hw_protocol = view.hw_protocol;
   p.hook = view.hook;
   p.family = view.family;
-  const std::uint8_t version =
-      view.payload.empty() ? 0 : static_cast<std::uint8_t>(view.payload[0] >> 4);
-  p.l3 = version == 4 || version == 6 ? version : 0;
-  p.flags = (view.has_mark ? VERDICTD_PACKET_HAS_MARK : 0u) |
-            (view.has_timestamp ? VERDICTD_PACKET_HAS_TIMESTAMP : 0u) |
-            ((view.skb_info & queueio::kSkbChecksumNotReady) != 0
-                 ? VERDICTD_PACKET_CHECKSUM_NOT_READY
-                 : 0u) |
-            (view.is_gso() ? VERDICTD_PACKET_GSO : 0u) |
-            (view.truncated() ? VERDICTD_PACKET_TRUNCATED : 0u);
+  p.l3 = view.payload.empty() ? 0 : kL3OfVersion[view.payload[0] >> 4];
+  // Shifts, not branches: the ABI's flag bits sit where these put them.
+  p.flags = static_cast<std::uint32_t>(view.has_mark) |
+            static_cast<std::uint32_t>(view.has_timestamp) << 1 |
+            (view.skb_info & (queueio::kSkbChecksumNotReady | queueio::kSkbGso)) << 2 |
+            static_cast<std::uint32_t>(view.truncated()) << 4;
   p.mark = view.mark;
   // The names change only with the interfaces (the view is the host's: an
   // extension changes it only through edit()).
@@ -125,6 +129,20 @@ ChainLinks::~ChainLinks() {
   context_.edited = false;
 }
 
+// One call of process(), counted; one call in kTimingSample is timed.
+[[gnu::always_inline]] inline verdictd_result_t ChainLinks::Call(const Link& link,
+                                                                 ExtensionWorkerCounters& counters,
+                                                                 verdictd_packet_t& packet,
+                                                                 verdictd_verdict_t& said) noexcept {
+  const std::uint64_t calls = counters.calls.value();
+  counters.calls.Add();
+  if (calls % kTimingSample != 0) return link.process(link.instance, &packet, &said);
+  const std::uint64_t start = base::MonotonicNanos();
+  const verdictd_result_t r = link.process(link.instance, &packet, &said);
+  counters.process_time.Observe(base::MonotonicNanos() - start);
+  return r;
+}
+
 bool ChainLinks::Run(const queueio::PacketView& view, std::uint64_t now_ns,
                      queueio::Verdict& out) noexcept {
   // The links that will not run are passed over before the view is filled.
@@ -141,7 +159,50 @@ bool ChainLinks::Run(const queueio::PacketView& view, std::uint64_t now_ns,
   const std::uint32_t flags = context_.packet.flags;
   result.checksum_not_ready = (flags & VERDICTD_PACKET_CHECKSUM_NOT_READY) != 0;
   result.gso_or_truncated = (flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
+  if (!may_pend_) return LoopInline(first, result, out);
   return Loop(first, result, view.id, out);
+}
+
+bool ChainLinks::LoopInline(std::size_t first, ResultContext& result,
+                            queueio::Verdict& out) noexcept {
+  for (std::size_t index = first; index < link_count_;
+       index = NextRunning(index + 1, result.mark)) {
+    const Link& link = link_data_[index];
+    ExtensionWorkerCounters& counters = *link.counters;
+    verdictd_verdict_t said{};
+    const verdictd_result_t r = Call(link, counters, context_.packet, said);
+    if (r < VERDICTD_ACCEPT || r > VERDICTD_PENDING) {
+      counters.errors.Add();  // not a result of this ABI: the next decides
+      continue;
+    }
+    counters.results[static_cast<std::size_t>(r)].Add();
+    if (r == VERDICTD_PENDING) {
+      counters.errors.Add();  // PENDING without VERDICTD_EXT_MAY_PEND: passed on
+      continue;
+    }
+    if (r == VERDICTD_NEXT) {
+      if ((said.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
+        result.mark = said.mark;
+        result.mark_changed = true;
+      }
+      continue;
+    }
+    if (r == VERDICTD_ALTERED) {
+      result.gso_or_truncated =
+          (context_.packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
+    }
+    bool error = false;
+    out = MakeVerdict(r, said, result, const_cast<std::uint8_t*>(context_.packet.data),
+                      context_.packet.data_len, context_.edited, error);
+    if (error) counters.errors.Add();
+    return false;
+  }
+  out = end_verdict_;
+  if (result.mark_changed) {
+    out.set_mark = true;
+    out.mark = result.mark;
+  }
+  return false;
 }
 
 decider::Decision ChainLinks::Resume(const PacketContext& from, std::uint32_t next_link,
@@ -194,16 +255,7 @@ bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id
       table_->Arm(slot);
     }
     verdictd_verdict_t said{};
-    const std::uint64_t calls = counters.calls.value();
-    counters.calls.Add();
-    verdictd_result_t r;
-    if (calls % kTimingSample == 0) {
-      const std::uint64_t start = base::MonotonicNanos();
-      r = link.process(link.instance, &current->packet, &said);
-      counters.process_time.Observe(base::MonotonicNanos() - start);
-    } else {
-      r = link.process(link.instance, &current->packet, &said);
-    }
+    const verdictd_result_t r = Call(link, counters, current->packet, said);
     if (r < VERDICTD_ACCEPT || r > VERDICTD_PENDING) {
       // Not a result of this ABI: counted, and the next extension decides.
       counters.errors.Add();
