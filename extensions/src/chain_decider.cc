@@ -159,50 +159,8 @@ bool ChainLinks::Run(const queueio::PacketView& view, std::uint64_t now_ns,
   const std::uint32_t flags = context_.packet.flags;
   result.checksum_not_ready = (flags & VERDICTD_PACKET_CHECKSUM_NOT_READY) != 0;
   result.gso_or_truncated = (flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
-  if (!may_pend_) return LoopInline(first, result, out);
-  return Loop(first, result, view.id, out);
-}
-
-bool ChainLinks::LoopInline(std::size_t first, ResultContext& result,
-                            queueio::Verdict& out) noexcept {
-  for (std::size_t index = first; index < link_count_;
-       index = NextRunning(index + 1, result.mark)) {
-    const Link& link = link_data_[index];
-    ExtensionWorkerCounters& counters = *link.counters;
-    verdictd_verdict_t said{};
-    const verdictd_result_t r = Call(link, counters, context_.packet, said);
-    if (r < VERDICTD_ACCEPT || r > VERDICTD_PENDING) {
-      counters.errors.Add();  // not a result of this ABI: the next decides
-      continue;
-    }
-    counters.results[static_cast<std::size_t>(r)].Add();
-    if (r == VERDICTD_PENDING) {
-      counters.errors.Add();  // PENDING without VERDICTD_EXT_MAY_PEND: passed on
-      continue;
-    }
-    if (r == VERDICTD_NEXT) {
-      if ((said.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
-        result.mark = said.mark;
-        result.mark_changed = true;
-      }
-      continue;
-    }
-    if (r == VERDICTD_ALTERED) {
-      result.gso_or_truncated =
-          (context_.packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
-    }
-    bool error = false;
-    out = MakeVerdict(r, said, result, const_cast<std::uint8_t*>(context_.packet.data),
-                      context_.packet.data_len, context_.edited, error);
-    if (error) counters.errors.Add();
-    return false;
-  }
-  out = end_verdict_;
-  if (result.mark_changed) {
-    out.set_mark = true;
-    out.mark = result.mark;
-  }
-  return false;
+  return may_pend_ ? Loop<true>(first, result, view.id, out)
+                   : Loop<false>(first, result, view.id, out);
 }
 
 decider::Decision ChainLinks::Resume(const PacketContext& from, std::uint32_t next_link,
@@ -216,10 +174,13 @@ decider::Decision ChainLinks::Resume(const PacketContext& from, std::uint32_t ne
   now_ns_ = 0;  // a completion: its own time
   ResultContext result = result_in;
   decider::Decision decision;
-  decision.deferred = Loop(NextRunning(next_link, result.mark), result, id, decision.verdict);
+  // Only a chain with an extension that may pend has packets to resume.
+  decision.deferred =
+      Loop<true>(NextRunning(next_link, result.mark), result, id, decision.verdict);
   return decision;
 }
 
+template <bool kMayPend>
 bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id,
                       queueio::Verdict& out) noexcept {
   PacketContext& context = context_;
@@ -228,8 +189,8 @@ bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id
     Link& link = link_data_[index];
     ExtensionWorkerCounters& counters = *link.counters;
     PacketContext* current = &context;
-    int slot = -1;
-    if (link.may_pend) {
+    int slot = -1;  // stays -1 without kMayPend: the slot code below folds away
+    if (kMayPend && link.may_pend) {
       slot = table_->Reserve();
       if (slot < 0) {
         counters.overflows.Add();

@@ -91,12 +91,11 @@ class ChainLinks final : public Continuation {
   void Fill(const queueio::PacketView& view) noexcept;
   static verdictd_result_t Call(const Link& link, ExtensionWorkerCounters& counters,
                                 verdictd_packet_t& packet, verdictd_verdict_t& said) noexcept;
-  // The chain from link `first` on when no extension of it may pend (the
-  // usual case): without the pending-slot code, its frame is a fraction
-  // of Loop's.
-  bool LoopInline(std::size_t first, ResultContext& result, queueio::Verdict& out) noexcept;
   // The chain from link `first` on (one that runs, or link_count_), for
-  // the packet in context_.
+  // the packet in context_. Loop<false> serves chains in which no extension
+  // may pend (the usual case): compiled without the pending-slot code, its
+  // frame is a fraction of Loop<true>'s.
+  template <bool kMayPend>
   bool Loop(std::size_t first, ResultContext& result, std::uint32_t id,
             queueio::Verdict& out) noexcept;
 

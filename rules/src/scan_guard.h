@@ -12,7 +12,6 @@
 // Larger pages are multiples of 4 KiB, so the test holds for them too.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 namespace verdictd::rules {
 
