@@ -116,12 +116,19 @@ struct Job {
   void (*work)(void*) = nullptr;
   void* arg = nullptr;
   LoadedExtension* owner = nullptr;
+  // The pending slot the job will complete (PendingTable::ArmedSlot), when
+  // a worker submitted it from process(), else 0: the drainer fetches that
+  // slot's line before it runs the jobs it took, so their completions do not
+  // each wait for it to cross from the worker's core.
+  std::uint32_t slot_hint = 0;
 };
 
 class JobQueue {
  public:
   explicit JobQueue(std::size_t capacity) : cells_(capacity), mask_(capacity - 1) {
-    for (std::size_t i = 0; i < capacity; ++i) cells_[i].sequence.store(i, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < capacity; ++i) {
+      cells_[i].sequence.store(static_cast<std::uint32_t>(i), std::memory_order_relaxed);
+    }
   }
   std::size_t capacity() const noexcept { return cells_.size(); }
   // Jobs queued or being written, as one producer sees it (approximate).
@@ -139,8 +146,8 @@ class JobQueue {
       bool stale = false;
       for (std::size_t i = 0; i < n; ++i) {
         // A cell seen free stays free until a producer claims its position.
-        const std::uint64_t seq = cells_[(pos + i) & mask_].sequence.load(std::memory_order_acquire);
-        const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos + i);
+        const std::uint32_t seq = cells_[(pos + i) & mask_].sequence.load(std::memory_order_acquire);
+        const std::int32_t diff = Distance(seq, pos + i);
         if (diff < 0) return false;  // full
         if (diff > 0) {
           stale = true;  // another producer claimed `pos` meanwhile
@@ -155,8 +162,11 @@ class JobQueue {
                                       std::memory_order_relaxed)) {
         for (std::size_t i = 0; i < n; ++i) {
           Cell& cell = cells_[(pos + i) & mask_];
-          cell.job = jobs[i];
-          cell.sequence.store(pos + i + 1, std::memory_order_release);
+          cell.work = jobs[i].work;
+          cell.arg = jobs[i].arg;
+          cell.owner = jobs[i].owner;
+          cell.slot_hint = jobs[i].slot_hint;
+          cell.sequence.store(static_cast<std::uint32_t>(pos + i + 1), std::memory_order_release);
         }
         return true;
       }
@@ -168,31 +178,56 @@ class JobQueue {
   bool HasJob() const noexcept {
     return tail_.load(std::memory_order_seq_cst) != head_.load(std::memory_order_seq_cst);
   }
-  bool Pop(Job& job) noexcept {
+  // Up to `max` queued jobs, from consecutive cells with one claim of the
+  // head; 0 when the queue is empty.
+  std::size_t Pop(Job* jobs, std::size_t max) noexcept {
     std::uint64_t pos = head_.load(std::memory_order_relaxed);
     for (;;) {
-      Cell& cell = cells_[pos & mask_];
-      const std::uint64_t seq = cell.sequence.load(std::memory_order_acquire);
-      const auto diff = static_cast<std::int64_t>(seq) - static_cast<std::int64_t>(pos + 1);
-      if (diff == 0) {
-        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-          job = cell.job;
-          cell.sequence.store(pos + mask_ + 1, std::memory_order_release);
-          return true;
+      // A filled cell stays filled until a consumer claims its position.
+      std::size_t n = 0;
+      bool stale = false;
+      while (n < max) {
+        const std::uint32_t seq = cells_[(pos + n) & mask_].sequence.load(std::memory_order_acquire);
+        const std::int32_t diff = Distance(seq, pos + n + 1);
+        if (diff < 0) break;  // not filled yet
+        if (diff > 0) {
+          stale = true;  // another consumer took `pos` meanwhile
+          break;
         }
-      } else if (diff < 0) {
-        return false;  // empty
-      } else {
+        ++n;
+      }
+      if (stale) {
         pos = head_.load(std::memory_order_relaxed);
+        continue;
+      }
+      if (n == 0) return 0;  // empty
+      if (head_.compare_exchange_weak(pos, pos + n, std::memory_order_relaxed)) {
+        for (std::size_t i = 0; i < n; ++i) {
+          const Cell& cell = cells_[(pos + i) & mask_];
+          jobs[i] = Job{cell.work, cell.arg, cell.owner, cell.slot_hint};
+          cells_[(pos + i) & mask_].sequence.store(static_cast<std::uint32_t>(pos + i + mask_ + 1),
+                                                   std::memory_order_release);
+        }
+        return n;
       }
     }
   }
 
  private:
+  // 32 bytes, two to a cache line: the sequence is the low 32 bits of the
+  // position (the queue is far smaller than 2^31, so the signed distance
+  // between the two stays exact across wrap-around).
   struct Cell {
-    std::atomic<std::uint64_t> sequence{0};
-    Job job;
+    std::atomic<std::uint32_t> sequence{0};
+    std::uint32_t slot_hint = 0;
+    void (*work)(void*) = nullptr;
+    void* arg = nullptr;
+    LoadedExtension* owner = nullptr;
   };
+  static_assert(sizeof(Cell) == 32);
+  static std::int32_t Distance(std::uint32_t seq, std::uint64_t pos) noexcept {
+    return static_cast<std::int32_t>(seq - static_cast<std::uint32_t>(pos));
+  }
   std::vector<Cell> cells_;
   std::uint64_t mask_;
   alignas(64) std::atomic<std::uint64_t> tail_{0};
@@ -216,6 +251,7 @@ struct JobStage {
 thread_local JobStage t_stage;
 
 constexpr std::size_t kMaxQueuedJobs = 1 << 16;
+constexpr std::size_t kJobsPerTake = 16;  // a lone drainer's run (RunJobs)
 // A stage may fill only the first half of the queue: the other half is the
 // room staged batches of other workers may still be publishing into (each
 // holds at most JobStage::kCapacity jobs, so up to 512 workers always fit),
@@ -339,7 +375,7 @@ int ExtensionHost::Submit(LoadedExtension& extension, void (*work)(void*), void*
       stage.room = queued < kStageableJobs ? kStageableJobs - queued : 0;
     }
     if (stage.count >= stage.room) return -1;  // the queue is full
-    stage.jobs[stage.count++] = Job{work, arg, &extension};
+    stage.jobs[stage.count++] = Job{work, arg, &extension, ArmedSlotHint()};
     return 0;
   }
   extension.work_submitted.fetch_add(1, std::memory_order_acq_rel);
@@ -408,11 +444,27 @@ void ExtensionHost::StartDrainers(std::size_t jobs) noexcept {
 
 void ExtensionHost::RunJobs() noexcept {
   Impl& s = *impl_;
+  // A lone drainer runs every job in turn anyway, so it takes them a run at
+  // a time and fetches their slots' lines together (the misses overlap).
+  // With more drainers it takes one at a time: a job held back here behind
+  // a blocking one could have run on another drainer.
+  const std::size_t take = s.max_drainers == 1 ? kJobsPerTake : 1;
+  std::array<Job, kJobsPerTake> taken;
+  const auto PrefetchSlot = [&s](std::uint32_t hint) noexcept {
+    if (WorkerState* worker = s.Worker(hint >> 16); worker != nullptr && worker->table) {
+      worker->table->Prefetch(hint & 0xffff);
+    }
+  };
   for (;;) {
-    Job job;
-    while (s.jobs.Pop(job)) {
-      job.work(job.arg);
-      job.owner->work_finished.fetch_add(1, std::memory_order_acq_rel);  // last touch of owner
+    std::size_t n = 0;
+    while ((n = s.jobs.Pop(taken.data(), take)) > 0) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (taken[i].slot_hint != 0) PrefetchSlot(taken[i].slot_hint);
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        taken[i].work(taken[i].arg);
+        taken[i].owner->work_finished.fetch_add(1, std::memory_order_acq_rel);  // last touch of owner
+      }
     }
     s.drainers.fetch_sub(1, std::memory_order_seq_cst);
     if (!s.jobs.HasJob()) break;

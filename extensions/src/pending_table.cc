@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <thread>
@@ -91,6 +92,7 @@ void PendingTable::Arm(int index) noexcept {
   const std::uint64_t seq = slot.state.load(std::memory_order_relaxed) >> 8;
   slot.abandoned = false;
   slot.state.store(Word(seq, kBusy), std::memory_order_release);
+  t_armed_slot = std::uint32_t{worker_} << 16 | static_cast<std::uint32_t>(index + 1);
 }
 
 void PendingTable::Release(int index) noexcept {
@@ -164,6 +166,9 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
   if (index >= slots_.size()) return false;
   Slot& slot = slots_[index];
   const std::uint64_t seq = token & 0xffffffffu;
+  // The line is on the worker's core: fetch it for writing at once (the
+  // CAS below needs it so), rather than shared for the load and then again.
+  __builtin_prefetch(&slot.state, 1);
   std::uint64_t word = slot.state.load(std::memory_order_acquire);
   if ((word >> 8 & 0xffffffffu) != seq) return false;
   const auto state = static_cast<State>(word & 0xff);
@@ -234,6 +239,9 @@ void PendingTable::Push(std::uint32_t slot) noexcept {
     const auto diff = static_cast<std::int64_t>(sequence) - static_cast<std::int64_t>(pos);
     if (diff == 0) {
       if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        // The worker last wrote the cells ahead (when it took them): fetch
+        // the next line's while this one is written.
+        __builtin_prefetch(&ring_[(pos + kCellsPerLine) & ring_mask_], 1);
         cell.slot = slot;
         cell.sequence.store(pos + 1, std::memory_order_seq_cst);  // see Complete()
         return;
@@ -249,6 +257,9 @@ bool PendingTable::Pop(std::uint32_t& slot) noexcept {
   const std::uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
   if (sequence != dequeue_pos_ + 1) return false;
   slot = cell.slot;
+  // The completers wrote the cells ahead: ask for the next line for writing
+  // (this store needs it so) while this one is taken.
+  __builtin_prefetch(&ring_[(dequeue_pos_ + kCellsPerLine) & ring_mask_], 1);
   cell.sequence.store(dequeue_pos_ + ring_mask_ + 1, std::memory_order_release);
   ++dequeue_pos_;
   return true;
@@ -319,27 +330,44 @@ void PendingTable::Finish(Slot& slot) noexcept {
   }
 }
 
+std::size_t PendingTable::TakeCompletion(std::uint32_t index, decider::ReadyVerdicts& ready) noexcept {
+  Slot& slot = slots_[index];
+  std::size_t delivered = 0;
+  const auto state = static_cast<State>(slot.state.load(std::memory_order_acquire) & 0xff);
+  if (state == kDone) {
+    Unlink(static_cast<int>(index));
+    if (slot.abandoned) {
+      slot.abandoned = false;
+    } else {
+      Deliver(static_cast<int>(index), ready);
+      delivered = 1;
+    }
+  } else if (state == kLateDone) {
+    slot.counters->late.Add();
+  }
+  Free(static_cast<int>(index));
+  return delivered;
+}
+
 std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& ready,
                                bool final) noexcept {
   std::size_t delivered = 0;
   for (;;) {
-    std::uint32_t index = 0;
-    while (Pop(index)) {
-      Slot& slot = slots_[index];
-      const auto state = static_cast<State>(slot.state.load(std::memory_order_acquire) & 0xff);
-      if (state == kDone) {
-        Unlink(static_cast<int>(index));
-        if (slot.abandoned) {
-          slot.abandoned = false;
-        } else {
-          Deliver(static_cast<int>(index), ready);
-          ++delivered;
-        }
-      } else if (state == kLateDone) {
-        slot.counters->late.Add();
+    // The completed slots' first lines were last written on the completing
+    // thread's core: take the ring a run at a time and fetch them together,
+    // so the misses overlap instead of coming one per packet.
+    std::array<std::uint32_t, kPollRun> run;
+    std::size_t taken = 0;
+    do {
+      taken = 0;
+      while (taken < kPollRun && Pop(run[taken])) {
+        __builtin_prefetch(&slots_[run[taken]].state, 1);
+        ++taken;
       }
-      Free(static_cast<int>(index));
-    }
+      for (std::size_t i = 0; i < taken; ++i) {
+        delivered += TakeCompletion(run[i], ready);
+      }
+    } while (taken == kPollRun);
     bool waiting = false;
     while (head_ >= 0) {
       const int oldest = head_;

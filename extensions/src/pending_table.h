@@ -77,6 +77,14 @@ queueio::Verdict MakeVerdict(verdictd_result_t result, const verdictd_verdict_t&
                              const ResultContext& context, std::uint8_t* bytes,
                              std::uint32_t length, bool edited, bool& error) noexcept;
 
+// The slot this thread armed last, as worker << 16 | (slot + 1), 0 before
+// any: a job that process() submits carries it to the arena, whose thread
+// fetches the slot's line before the job completes it
+// (ExtensionHost::RunJobs). It only steers a prefetch, so a stale one costs
+// nothing.
+inline thread_local std::uint32_t t_armed_slot = 0;
+inline std::uint32_t ArmedSlotHint() noexcept { return t_armed_slot; }
+
 class PendingTable {
  public:
   static constexpr std::uint32_t kMaxSlots = 65535;
@@ -106,6 +114,12 @@ class PendingTable {
   // Worker: the batcher could not defer the packet just begun: it gets the
   // overflow verdict now, its completion is discarded.
   queueio::Verdict AbandonLast() noexcept;
+
+  // Any thread: asks for the line that Complete() of `hint_slot + 1`'s slot
+  // writes (a hint from ArmedSlotHint(); out of range does nothing).
+  void Prefetch(std::uint32_t hint_slot) const noexcept {
+    if (hint_slot - 1 < slots_.size()) __builtin_prefetch(&slots_[hint_slot - 1].state, 1);
+  }
 
   // Any thread: false when the token is stale, unknown or already completed.
   bool Complete(std::uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
@@ -161,6 +175,8 @@ class PendingTable {
     std::atomic<std::uint64_t> sequence{0};
     std::uint32_t slot = 0;
   };
+  static constexpr std::size_t kCellsPerLine = 64 / sizeof(RingCell);
+  static constexpr std::size_t kPollRun = 32;  // completions fetched together by Poll()
 
   static std::uint64_t Word(std::uint64_t seq, State state) noexcept { return seq << 8 | state; }
   void Push(std::uint32_t slot) noexcept;
@@ -168,6 +184,8 @@ class PendingTable {
   void Unlink(int slot) noexcept;
   void Free(int slot) noexcept;
   void Deliver(int slot, decider::ReadyVerdicts& ready) noexcept;
+  // A slot taken from the ring: its verdict (1) or a discarded completion (0).
+  std::size_t TakeCompletion(std::uint32_t slot, decider::ReadyVerdicts& ready) noexcept;
   void Finish(Slot& slot) noexcept;  // the slot's packet has its verdict
   bool HasCompletion() const noexcept;
 
