@@ -19,6 +19,7 @@
 
 #include "chain_decider.h"
 #include "pending_table.h"
+#include "verdictd/base/false_sharing.h"
 #include "verdictd/config/values.h"
 #include "verdictd/extensions/checksum.h"
 
@@ -230,8 +231,8 @@ class JobQueue {
   }
   std::vector<Cell> cells_;
   std::uint64_t mask_;
-  alignas(64) std::atomic<std::uint64_t> tail_{0};
-  alignas(64) std::atomic<std::uint64_t> head_{0};
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> tail_{0};
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> head_{0};
 };
 
 // The jobs a worker thread's extensions submitted during its current receive

@@ -30,6 +30,7 @@
 #include <memory>
 #include <vector>
 
+#include "verdictd/base/false_sharing.h"
 #include "verdictd/decider/decider.h"
 #include "verdictd/extension.h"
 #include "verdictd/extensions/counters.h"
@@ -151,13 +152,13 @@ class PendingTable {
   // line (state and result), so the worker's own fields and the packet
   // context stay in the worker's cache between a completion and the slot's
   // next use.
-  struct alignas(64) Slot {
+  struct alignas(base::kFalseSharingRange) Slot {
     std::atomic<std::uint64_t> state{0};  // seq << 8 | State
     // Written by the completer before kDone (release), read by the worker after.
     verdictd_result_t result = VERDICTD_ACCEPT;
     verdictd_verdict_t verdict{};
     std::uint32_t new_len = 0;
-    alignas(64) PacketContext context;
+    alignas(base::kFalseSharingRange) PacketContext context;
     // Worker only.
     std::uint32_t id = 0;
     std::uint64_t deadline_ns = 0;
@@ -200,12 +201,12 @@ class PendingTable {
   // MPSC ring (Vyukov's bounded queue), capacity a power of two >= slots.
   std::vector<RingCell> ring_;
   std::uint64_t ring_mask_ = 0;
-  alignas(64) std::atomic<std::uint64_t> enqueue_pos_{0};
-  alignas(64) std::uint64_t dequeue_pos_ = 0;
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> enqueue_pos_{0};
+  alignas(base::kFalseSharingRange) std::uint64_t dequeue_pos_ = 0;
   // Wake-up: set by the worker before it sleeps, taken by the completion
   // that finds it set (it then writes the eventfd).
   int wake_fd_ = -1;
-  alignas(64) std::atomic<bool> sleeping_{false};
+  alignas(base::kFalseSharingRange) std::atomic<bool> sleeping_{false};
   metrics::RelaxedCounter waits_;
   metrics::RelaxedCounter wakeups_;
   metrics::RelaxedCounter wait_timeouts_;

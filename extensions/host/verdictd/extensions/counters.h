@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "verdictd/base/false_sharing.h"
 #include "verdictd/metrics/latency_histogram.h"
 #include "verdictd/metrics/relaxed_counter.h"
 
@@ -23,7 +24,7 @@ inline constexpr std::array<const char*, 7> kResultLabels = {"accept", "drop",  
 // Counters an extension may declare (counter_names); more are ignored.
 inline constexpr std::size_t kMaxExtensionCounters = 16;
 
-struct alignas(64) ExtensionWorkerCounters {
+struct alignas(base::kFalseSharingRange) ExtensionWorkerCounters {
   metrics::RelaxedCounter calls;   // process() calls
   std::array<metrics::RelaxedCounter, kResultLabels.size()> results;
   metrics::RelaxedCounter errors;  // bad results, failed edits, refused rewrites

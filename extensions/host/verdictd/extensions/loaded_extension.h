@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "verdictd/base/false_sharing.h"
 #include "verdictd/config/config.h"
 #include "verdictd/extension.h"
 #include "verdictd/extensions/counters.h"
@@ -81,8 +82,8 @@ class LoadedExtension {
   // Arena work: jobs submitted (by workers) and finished (by arena threads),
   // on lines of their own so that neither side writes the other's. The
   // destructor waits until they are equal.
-  alignas(64) std::atomic<std::uint64_t> work_submitted{0};
-  alignas(64) std::atomic<std::uint64_t> work_finished{0};
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> work_submitted{0};
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> work_finished{0};
   // No arena job of this extension is queued or running (when no chain can
   // submit more: finished is read first, so a running job's own submits
   // cannot make the two look equal).

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "verdictd/base/false_sharing.h"
 #include "verdictd/base/verdict_kind.h"
 #include "verdictd/metrics/latency_histogram.h"
 #include "verdictd/metrics/relaxed_counter.h"
@@ -22,7 +23,7 @@ namespace verdictd::metrics {
 inline constexpr std::array<const char*, base::kVerdictKindCount> kVerdictLabels =
     base::VerdictKindNames();
 
-struct alignas(64) WorkerCounters {
+struct alignas(base::kFalseSharingRange) WorkerCounters {
   RelaxedCounter packets;          // packets received and parsed
   RelaxedCounter bytes;            // original length of those packets
   RelaxedCounter gso_packets;      // GSO super-packets among them (may exceed the MTU)

@@ -18,6 +18,8 @@
 #include <string>
 #include <thread>
 
+#include "verdictd/base/false_sharing.h"
+
 namespace verdictd::rules {
 
 struct LogRecord {
@@ -54,9 +56,9 @@ class LogRing {
  private:
   std::unique_ptr<LogRecord[]> records_;
   std::uint64_t mask_;
-  alignas(64) std::atomic<std::uint64_t> head_{0};
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> head_{0};
   std::uint64_t cached_tail_ = 0;  // producer's view of tail_
-  alignas(64) std::atomic<std::uint64_t> tail_{0};
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> tail_{0};
 };
 
 // Formats one record as a JSON line (no newline).

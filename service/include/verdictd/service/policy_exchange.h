@@ -15,6 +15,7 @@
 #include <mutex>
 #include <vector>
 
+#include "verdictd/base/false_sharing.h"
 #include "verdictd/service/policy.h"
 
 namespace verdictd::service {
@@ -52,7 +53,7 @@ class PolicyExchange {
   std::uint64_t generation() const noexcept;
 
  private:
-  struct alignas(64) WorkerSlot {
+  struct alignas(base::kFalseSharingRange) WorkerSlot {
     std::atomic<std::uint64_t> seen{0};
     std::atomic<bool> active{true};
   };
