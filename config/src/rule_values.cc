@@ -32,17 +32,6 @@ std::string DescribeRuleValue(const toml::node& node) {
   }
 }
 
-bool ParseUnsigned(std::string_view text, std::uint64_t& out) {
-  int base = 10;
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-    base = 16;
-    text.remove_prefix(2);
-  }
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
 std::string Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
@@ -93,7 +82,6 @@ std::optional<double> GetPositive(const toml::node& node, const std::string& key
 
 }  // namespace rule_syntax
 
-using rule_syntax::ParseUnsigned;
 using rule_syntax::Trim;
 
 bool ParseCidr(std::string_view text, Cidr& out, std::string& error) {

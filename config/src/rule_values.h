@@ -28,8 +28,6 @@ SourcePosition At(const Reporter& r, const toml::node& node);
 // The found part of a rule message: "the string \"x\"", "the integer 5", "true".
 std::string DescribeRuleValue(const toml::node& node);
 
-// Decimal or 0x-hexadecimal, the whole text.
-bool ParseUnsigned(std::string_view text, std::uint64_t& out);
 std::string Trim(std::string_view s);
 
 // Calls fn(element) for a single value or for each element of an array.

@@ -11,6 +11,17 @@ namespace {
 constexpr std::array<const char*, 6> kLogNames{"trace", "debug", "info", "warn", "error", "off"};
 }  // namespace
 
+bool ParseUnsigned(std::string_view text, std::uint64_t& out) noexcept {
+  int base = 10;
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    base = 16;
+    text.remove_prefix(2);
+  }
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
 std::optional<VerdictSetting> ParseVerdictSetting(std::string_view text) {
   const std::size_t colon = text.find(':');
   const std::optional<VerdictKind> kind = base::ParseVerdictKind(text.substr(0, colon));

@@ -74,10 +74,8 @@ ExtParse ParseExtCommand(std::string_view text) {
   if (verb == "group") {
     if (w.size() != 3) return Usage();
     c.verb = ExtVerb::kGroup;
-    char* end = nullptr;
-    const unsigned long long mask = std::strtoull(w[2].c_str(), &end, 0);
-    // The whole word: a NUL inside it ends strtoull's reading, not the word.
-    if (end == w[2].c_str() || end != w[2].c_str() + w[2].size() || mask > 0xffffffffull) {
+    std::uint64_t mask = 0;
+    if (!config::ParseUnsigned(w[2], mask) || mask > 0xffffffffull) {
       return Refuse("expected a mask from 0 to 0xffffffff (decimal or 0x...), found \"" + w[2] +
                     "\"");
     }

@@ -1,9 +1,9 @@
 #include "param_table.h"
 
-#include <cerrno>
-#include <cstdlib>
 #include <set>
 #include <string_view>
+
+#include "verdictd/config/values.h"
 
 namespace verdictd::extensions {
 namespace {
@@ -32,17 +32,6 @@ std::string TypeText(const verdictd_param_t& p) {
     default:
       return "?";
   }
-}
-
-bool ParseUnsigned(std::string_view text, std::uint64_t& value) {
-  if (text.empty() || text.front() == '-' || text.front() == '+' || text.front() == ' ') return false;
-  const std::string copy(text);
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(copy.c_str(), &end, 0);
-  if (errno != 0 || end == copy.c_str() || *end != '\0') return false;
-  value = v;
-  return true;
 }
 
 }  // namespace
@@ -106,7 +95,7 @@ std::string ParametersAgainstTable(std::span<const verdictd_param_t> table,
         break;
       case VERDICTD_PARAM_UINT: {
         std::uint64_t v = 0;
-        if (!has_value || !ParseUnsigned(value, v) || v < param->min || v > param->max) {
+        if (!has_value || !config::ParseUnsigned(value, v) || v < param->min || v > param->max) {
           return "parameter \"" + std::string(name) + "\": " + expected + ", found " +
                  (has_value ? "\"" + std::string(value) + "\"" : std::string("no value"));
         }

@@ -3,6 +3,8 @@
 
 #include "verdictd/config/changes.h"
 #include "verdictd/config/loader.h"
+#include "verdictd/config/values.h"
+#include "verdictd/extensions/ext_command.h"
 
 namespace verdictd::config {
 namespace {
@@ -89,6 +91,46 @@ TEST(ExtensionConfig, chain_changes_are_live_and_table_sizes_need_a_restart) {
   b.extensions.pending_slots = 7;
   EXPECT_EQ(RestartOnlyChanges(a, b, QueueChanges::kLive),
             std::vector<std::string>{"extension_host.pending_slots"});
+}
+
+// One number syntax for rule values, extension parameters and group masks:
+// decimal or 0x hex, never octal (the parameter check and `ctl ext group`
+// once read "010" as 8 and refused "08").
+TEST(NumberSyntax, is_decimal_or_0x_hex_and_the_whole_text) {
+  std::uint64_t v = 0;
+  EXPECT_TRUE(ParseUnsigned("010", v));
+  EXPECT_EQ(v, 10u);
+  EXPECT_TRUE(ParseUnsigned("08", v));
+  EXPECT_EQ(v, 8u);
+  EXPECT_TRUE(ParseUnsigned("0x10", v));
+  EXPECT_EQ(v, 16u);
+  EXPECT_TRUE(ParseUnsigned("0XfF", v));
+  EXPECT_EQ(v, 255u);
+  EXPECT_TRUE(ParseUnsigned("18446744073709551615", v));
+  EXPECT_EQ(v, 18446744073709551615u);
+  for (const char* bad : {"", "0x", "-1", "+1", " 1", "1 ", "1e3", "0b1", "12abc", "0x1g",
+                          "18446744073709551616"}) {
+    EXPECT_FALSE(ParseUnsigned(bad, v)) << '"' << bad << '"';
+  }
+}
+
+TEST(NumberSyntax, group_masks_of_ctl_ext_take_it) {
+  const extensions::ExtParse octal_looking = extensions::ParseExtCommand("group flowcount 010");
+  ASSERT_TRUE(octal_looking.ok()) << octal_looking.error;
+  EXPECT_EQ(octal_looking.command.mask, 10u);
+  const extensions::ExtParse eight = extensions::ParseExtCommand("group flowcount 08");
+  ASSERT_TRUE(eight.ok()) << eight.error;
+  EXPECT_EQ(eight.command.mask, 8u);
+  const extensions::ExtParse hex = extensions::ParseExtCommand("group flowcount 0xffffffff");
+  ASSERT_TRUE(hex.ok()) << hex.error;
+  EXPECT_EQ(hex.command.mask, 0xffffffffu);
+  for (const char* bad : {"group flowcount 0x100000000", "group flowcount -1",
+                          "group flowcount 1x", "group flowcount 0x"}) {
+    const extensions::ExtParse parse = extensions::ParseExtCommand(bad);
+    EXPECT_FALSE(parse.ok()) << bad;
+    EXPECT_NE(parse.error.find("expected a mask from 0 to 0xffffffff"), std::string::npos)
+        << parse.error;
+  }
 }
 
 }  // namespace

@@ -106,6 +106,9 @@ TEST(Loader, checks_parameters_against_the_declared_table_before_load) {
             std::string::npos)
       << error;
   EXPECT_EQ(LoadErrorOf(dir, "slowlookup", "delay_us=10,spread=2,drop_port=80"), "");
+  // Decimal with a leading zero, not octal (docs/extensions.md: decimal or 0x).
+  EXPECT_EQ(LoadErrorOf(dir, "slowlookup", "drop_port=08"), "");
+  EXPECT_EQ(LoadErrorOf(dir, "slowlookup", "drop_port=0x50"), "");
   EXPECT_EQ(LoadErrorOf(dir, "slowlookup", ""), "");
 }
 

@@ -41,9 +41,13 @@ static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, cons
   (void)host;
   size_t max_flows = 4096;
   if (params != NULL && params[0] != '\0') {
+    /* The host's number syntax (it checked params against params_table):
+     * decimal, or hex after 0x. */
+    const char* n = params + 10;
+    const int hex = n[0] == '0' && (n[1] == 'x' || n[1] == 'X');
     char* end = NULL;
     if (strncmp(params, "max_flows=", 10) != 0 ||
-        (max_flows = strtoul(params + 10, &end, 10)) == 0 || *end != '\0' || max_flows > (1u << 20)) {
+        (max_flows = strtoul(n, &end, hex ? 16 : 10)) == 0 || *end != '\0' || max_flows > (1u << 20)) {
       snprintf(error, error_size, "expected max_flows=N (1..1048576), got \"%s\"", params);
       return -1;
     }

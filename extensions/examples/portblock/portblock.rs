@@ -57,13 +57,18 @@ fn udp_destination_port(packet: &verdictd_packet_t) -> Option<u16> {
     Some(u16::from_be_bytes([*bytes.get(offset + 2)?, *bytes.get(offset + 3)?]))
 }
 
-/// Reads "port=N" (the host already checked it against PARAMS).
+/// Reads "port=N" (the host already checked it against PARAMS, so N is in
+/// the host's number syntax: decimal, or hex after 0x).
 unsafe fn parse_port(params: *const c_char) -> u16 {
     if params.is_null() {
         return 0;
     }
     let text = std::ffi::CStr::from_ptr(params).to_str().unwrap_or("");
-    text.strip_prefix("port=").and_then(|n| n.parse::<u16>().ok()).unwrap_or(0)
+    let number = text.strip_prefix("port=").unwrap_or("");
+    match number.strip_prefix("0x").or_else(|| number.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16).unwrap_or(0),
+        None => number.parse::<u16>().unwrap_or(0),
+    }
 }
 
 unsafe extern "C" fn load(

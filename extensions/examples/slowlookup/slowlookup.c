@@ -37,6 +37,19 @@ static const verdictd_param_t params_table[] = {
     {"drop_port", VERDICTD_PARAM_UINT, 0, 0, 65535, NULL, "drop packets to this destination port"},
 };
 
+/* "name=N" at p, N in the host's number syntax (decimal, or hex after 0x;
+ * the host checked the string against params_table first): stores N and
+ * returns the characters read, or 0 when p does not start so. */
+static size_t number_param(const char* p, const char* name, unsigned long* value) {
+  const size_t len = strlen(name);
+  if (strncmp(p, name, len) != 0 || p[len] != '=') return 0;
+  const char* n = p + len + 1;
+  const int hex = n[0] == '0' && (n[1] == 'x' || n[1] == 'X');
+  char* end = NULL;
+  *value = strtoul(n, &end, hex ? 16 : 10);
+  return end == n ? 0 : (size_t)(end - p);
+}
+
 static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, const char* params,
                 void** out, char* error, size_t error_size) {
   struct state* s = calloc(1, sizeof *s);
@@ -48,13 +61,13 @@ static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, cons
   s->drop_port = -1;
   const char* p = params != NULL ? params : "";
   while (*p != '\0') {
-    unsigned value = 0;
-    int used = 0;
-    if (sscanf(p, "delay_us=%u%n", &value, &used) == 1 && value <= 10000000) {
-      s->delay_us = value;
-    } else if (sscanf(p, "spread=%u%n", &value, &used) == 1 && value >= 1 && value <= 1000) {
-      s->spread = value;
-    } else if (sscanf(p, "drop_port=%u%n", &value, &used) == 1 && value <= 65535) {
+    unsigned long value = 0;
+    size_t used = 0;
+    if ((used = number_param(p, "delay_us", &value)) != 0 && value <= 10000000) {
+      s->delay_us = (unsigned)value;
+    } else if ((used = number_param(p, "spread", &value)) != 0 && value >= 1 && value <= 1000) {
+      s->spread = (unsigned)value;
+    } else if ((used = number_param(p, "drop_port", &value)) != 0 && value <= 65535) {
       s->drop_port = (int)value;
     } else {
       snprintf(error, error_size, "unknown or out-of-range parameter at \"%s\"", p);

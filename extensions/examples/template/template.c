@@ -48,9 +48,12 @@ static int load(const verdictd_host_api_t* host_api, verdictd_host_t* host, cons
   }
   s->host_api = host_api;
   s->host = host;
-  /* The host checked the string against params_table: "" or "mark=N". */
+  /* The host checked the string against params_table: "" or "mark=N",
+   * N in the host's number syntax (decimal, or hex after 0x; never octal). */
   if (params != NULL && strncmp(params, "mark=", 5) == 0) {
-    s->mark = (uint32_t)strtoul(params + 5, NULL, 0);
+    const char* n = params + 5;
+    const int hex = n[0] == '0' && (n[1] == 'x' || n[1] == 'X');
+    s->mark = (uint32_t)strtoul(n, NULL, hex ? 16 : 10);
   }
   *out = s;
   return 0;

@@ -4,6 +4,7 @@
 // Pure functions, no allocation except the returned strings.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,11 @@
 #include "verdictd/config/config.h"
 
 namespace verdictd::config {
+
+// The one number syntax of rule values, extension parameters and
+// `ctl ext group` masks: decimal or 0x hex, the whole text (no sign, no
+// spaces, no octal: "010" is ten). False when it is not one, or overflows.
+bool ParseUnsigned(std::string_view text, std::uint64_t& out) noexcept;
 
 std::optional<VerdictSetting> ParseVerdictSetting(std::string_view text);
 std::string VerdictSettingText(const VerdictSetting& verdict);
