@@ -210,10 +210,9 @@ bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id
       copy.packet.data = copy.scratch;
       copy.packet.data_len = n;
       if (n < context.packet.data_len) copy.packet.flags |= VERDICTD_PACKET_TRUNCATED;
-      copy.packet.token = table_->Token(slot);
       copy.edited = true;  // edits happen in the slot itself
       current = &copy;
-      table_->Arm(slot);
+      copy.packet.token = table_->Arm(slot);
     }
     verdictd_verdict_t said{};
     const verdictd_result_t r = Call(link, counters, current->packet, said);

@@ -87,12 +87,13 @@ int PendingTable::Reserve() noexcept {
   return slot;
 }
 
-void PendingTable::Arm(int index) noexcept {
+std::uint64_t PendingTable::Arm(int index) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   const std::uint64_t seq = slot.state.load(std::memory_order_relaxed) >> 8;
   slot.abandoned = false;
   slot.state.store(Word(seq, kBusy), std::memory_order_release);
   t_armed_slot = std::uint32_t{worker_} << 16 | static_cast<std::uint32_t>(index + 1);
+  return MakeToken(index, seq);
 }
 
 void PendingTable::Release(int index) noexcept {
@@ -110,15 +111,13 @@ void PendingTable::Release(int index) noexcept {
 }
 
 std::uint64_t PendingTable::Token(int slot) const noexcept {
-  const std::uint64_t seq = slots_[static_cast<std::size_t>(slot)].state.load(
-                                std::memory_order_relaxed) >> 8;
-  return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(slot)) << 32 |
-         (seq & 0xffffffffu);
+  return MakeToken(slot, slots_[static_cast<std::size_t>(slot)].state.load(
+                             std::memory_order_relaxed) >> 8);
 }
 
 void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
-                         const ResultContext& result, queueio::Verdict timeout_verdict,
-                         queueio::Verdict overflow_verdict,
+                         const ResultContext& result, const queueio::Verdict& timeout_verdict,
+                         const queueio::Verdict& overflow_verdict,
                          ExtensionWorkerCounters* counters, Continuation* continuation,
                          std::uint32_t next_link) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
@@ -128,8 +127,8 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
   if (continuation != nullptr) continuation->Hold();
   slot.deadline_ns = deadline_ns;
   slot.result_context = result;
-  slot.timeout_verdict = timeout_verdict;
-  slot.overflow_verdict = overflow_verdict;
+  slot.timeout_verdict = PlainVerdict::Of(timeout_verdict);
+  slot.overflow_verdict = PlainVerdict::Of(overflow_verdict);
   slot.counters = counters;
   slot.prev = tail_;
   slot.next = -1;
@@ -146,7 +145,7 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
 
 queueio::Verdict PendingTable::AbandonLast() noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(last_begun_)];
-  const queueio::Verdict verdict = slot.overflow_verdict;
+  const queueio::Verdict verdict = slot.overflow_verdict.verdict();
   std::uint64_t word = slot.state.load(std::memory_order_acquire);
   const std::uint64_t seq = word >> 8;
   if (slot.state.compare_exchange_strong(word, Word(seq, kTimedOut), std::memory_order_acq_rel)) {
@@ -380,7 +379,7 @@ std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& rea
         Unlink(oldest);
         slot.counters->timeouts.Add();
         Finish(slot);
-        ready.Ready(slot.id, slot.timeout_verdict);
+        ready.Ready(slot.id, slot.timeout_verdict.verdict());
         ++delivered;
         continue;
       }

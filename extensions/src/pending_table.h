@@ -86,6 +86,15 @@ queueio::Verdict MakeVerdict(verdictd_result_t result, const verdictd_verdict_t&
 inline thread_local std::uint32_t t_armed_slot = 0;
 inline std::uint32_t ArmedSlotHint() noexcept { return t_armed_slot; }
 
+// A verdict without mark or bytes (the configured timeout and overflow
+// verdicts) in 4 bytes: a slot holds two, written for every pending packet.
+struct PlainVerdict {
+  queueio::VerdictKind kind = queueio::VerdictKind::kAccept;
+  std::uint16_t target_queue = 0;
+  static PlainVerdict Of(const queueio::Verdict& v) noexcept { return {v.kind, v.target_queue}; }
+  queueio::Verdict verdict() const noexcept { return queueio::Verdict::Of(kind, target_queue); }
+};
+
 class PendingTable {
  public:
   static constexpr std::uint32_t kMaxSlots = 65535;
@@ -101,15 +110,17 @@ class PendingTable {
   std::uint64_t Token(int slot) const noexcept;
   // Worker, before process(): the slot may be completed from now on (the
   // extension may hand the work off and see it finish before process()
-  // returns).
-  void Arm(int slot) noexcept;
+  // returns). Returns the slot's token (Token()).
+  std::uint64_t Arm(int slot) noexcept;
   // Worker: the extension returned something else; the slot is free again.
   void Release(int slot) noexcept;
   // Worker: process() returned PENDING (a completion may already be in).
   // `continuation` (may be null): where a NEXT result goes on, from link
   // `next_link`; otherwise NEXT means the end verdict.
+  // The timeout and overflow verdicts are the configured settings: plain,
+  // so only their kind and queue number are kept.
   void Begin(int slot, std::uint32_t id, std::uint64_t deadline_ns, const ResultContext& result,
-             queueio::Verdict timeout_verdict, queueio::Verdict overflow_verdict,
+             const queueio::Verdict& timeout_verdict, const queueio::Verdict& overflow_verdict,
              ExtensionWorkerCounters* counters, Continuation* continuation = nullptr,
              std::uint32_t next_link = 0) noexcept;
   // Worker: the batcher could not defer the packet just begun: it gets the
@@ -163,8 +174,8 @@ class PendingTable {
     std::uint32_t id = 0;
     std::uint64_t deadline_ns = 0;
     ResultContext result_context;
-    queueio::Verdict timeout_verdict;
-    queueio::Verdict overflow_verdict;
+    PlainVerdict timeout_verdict;
+    PlainVerdict overflow_verdict;
     ExtensionWorkerCounters* counters = nullptr;
     Continuation* continuation = nullptr;
     std::uint32_t next_link = 0;
@@ -180,6 +191,11 @@ class PendingTable {
   static constexpr std::size_t kPollRun = 32;  // completions fetched together by Poll()
 
   static std::uint64_t Word(std::uint64_t seq, State state) noexcept { return seq << 8 | state; }
+  // worker << 48 | slot << 32 | the low 32 bits of the slot's sequence.
+  std::uint64_t MakeToken(int slot, std::uint64_t seq) const noexcept {
+    return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(slot)) << 32 |
+           (seq & 0xffffffffu);
+  }
   void Push(std::uint32_t slot) noexcept;
   bool Pop(std::uint32_t& slot) noexcept;
   void Unlink(int slot) noexcept;
