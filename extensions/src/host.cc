@@ -117,7 +117,7 @@ struct Job {
   void (*work)(void*) = nullptr;
   void* arg = nullptr;
   LoadedExtension* owner = nullptr;
-  // The pending slot the job will complete (PendingTable::ArmedSlot), when
+  // The pending slot the job will complete (ArmedSlotHint()), when
   // a worker submitted it from process(), else 0: the drainer fetches that
   // slot's line before it runs the jobs it took, so their completions do not
   // each wait for it to cross from the worker's core.
@@ -204,10 +204,10 @@ class JobQueue {
       if (n == 0) return 0;  // empty
       if (head_.compare_exchange_weak(pos, pos + n, std::memory_order_relaxed)) {
         for (std::size_t i = 0; i < n; ++i) {
-          const Cell& cell = cells_[(pos + i) & mask_];
+          Cell& cell = cells_[(pos + i) & mask_];
           jobs[i] = Job{cell.work, cell.arg, cell.owner, cell.slot_hint};
-          cells_[(pos + i) & mask_].sequence.store(static_cast<std::uint32_t>(pos + i + mask_ + 1),
-                                                   std::memory_order_release);
+          cell.sequence.store(static_cast<std::uint32_t>(pos + i + mask_ + 1),
+                              std::memory_order_release);
         }
         return n;
       }
@@ -452,8 +452,8 @@ void ExtensionHost::RunJobs() noexcept {
   const std::size_t take = s.max_drainers == 1 ? kJobsPerTake : 1;
   std::array<Job, kJobsPerTake> taken;
   const auto PrefetchSlot = [&s](std::uint32_t hint) noexcept {
-    if (WorkerState* worker = s.Worker(hint >> 16); worker != nullptr && worker->table) {
-      worker->table->Prefetch(hint & 0xffff);
+    if (WorkerState* worker = s.Worker(HintWorker(hint)); worker != nullptr && worker->table) {
+      worker->table->Prefetch(hint);
     }
   };
   for (;;) {

@@ -93,7 +93,8 @@ std::uint64_t PendingTable::Arm(int index) noexcept {
   slot.abandoned = false;
   slot.state.store(Word(seq, kBusy), std::memory_order_release);
   t_armed_slot = std::uint32_t{worker_} << 16 | static_cast<std::uint32_t>(index + 1);
-  return MakeToken(index, seq);
+  return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(index)) << 32 |
+         (seq & 0xffffffffu);
 }
 
 void PendingTable::Release(int index) noexcept {
@@ -108,11 +109,6 @@ void PendingTable::Release(int index) noexcept {
   // Completed although process() did not return PENDING: the completion is
   // in the ring (or about to be); Poll() discards it and frees the slot.
   slot.abandoned = true;
-}
-
-std::uint64_t PendingTable::Token(int slot) const noexcept {
-  return MakeToken(slot, slots_[static_cast<std::size_t>(slot)].state.load(
-                             std::memory_order_relaxed) >> 8);
 }
 
 void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,

@@ -85,6 +85,9 @@ queueio::Verdict MakeVerdict(verdictd_result_t result, const verdictd_verdict_t&
 // nothing.
 inline thread_local std::uint32_t t_armed_slot = 0;
 inline std::uint32_t ArmedSlotHint() noexcept { return t_armed_slot; }
+// The worker whose table a non-zero hint names (PendingTable::Prefetch
+// takes the hint itself).
+inline std::size_t HintWorker(std::uint32_t hint) noexcept { return hint >> 16; }
 
 // A verdict without mark or bytes (the configured timeout and overflow
 // verdicts) in 4 bytes: a slot holds two, written for every pending packet.
@@ -107,10 +110,9 @@ class PendingTable {
   // or -1 when every slot is in use.
   int Reserve() noexcept;
   PacketContext& context(int slot) noexcept { return slots_[static_cast<std::size_t>(slot)].context; }
-  std::uint64_t Token(int slot) const noexcept;
   // Worker, before process(): the slot may be completed from now on (the
   // extension may hand the work off and see it finish before process()
-  // returns). Returns the slot's token (Token()).
+  // returns). Returns the slot's token, for complete().
   std::uint64_t Arm(int slot) noexcept;
   // Worker: the extension returned something else; the slot is free again.
   void Release(int slot) noexcept;
@@ -127,10 +129,11 @@ class PendingTable {
   // overflow verdict now, its completion is discarded.
   queueio::Verdict AbandonLast() noexcept;
 
-  // Any thread: asks for the line that Complete() of `hint_slot + 1`'s slot
-  // writes (a hint from ArmedSlotHint(); out of range does nothing).
-  void Prefetch(std::uint32_t hint_slot) const noexcept {
-    if (hint_slot - 1 < slots_.size()) __builtin_prefetch(&slots_[hint_slot - 1].state, 1);
+  // Any thread: asks for the line that Complete() writes, of the slot a
+  // hint from ArmedSlotHint() names (one out of range does nothing).
+  void Prefetch(std::uint32_t hint) const noexcept {
+    const std::uint32_t slot = (hint & 0xffff) - 1;
+    if (slot < slots_.size()) __builtin_prefetch(&slots_[slot].state, 1);
   }
 
   // Any thread: false when the token is stale, unknown or already completed.
@@ -191,11 +194,6 @@ class PendingTable {
   static constexpr std::size_t kPollRun = 32;  // completions fetched together by Poll()
 
   static std::uint64_t Word(std::uint64_t seq, State state) noexcept { return seq << 8 | state; }
-  // worker << 48 | slot << 32 | the low 32 bits of the slot's sequence.
-  std::uint64_t MakeToken(int slot, std::uint64_t seq) const noexcept {
-    return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(slot)) << 32 |
-           (seq & 0xffffffffu);
-  }
   void Push(std::uint32_t slot) noexcept;
   bool Pop(std::uint32_t& slot) noexcept;
   void Unlink(int slot) noexcept;

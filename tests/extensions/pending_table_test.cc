@@ -29,8 +29,7 @@ struct Fixture {
   std::uint64_t Pend(std::uint32_t id, std::uint64_t deadline) {
     const int slot = table.Reserve();
     EXPECT_GE(slot, 0);
-    table.Arm(slot);
-    const std::uint64_t token = table.Token(slot);
+    const std::uint64_t token = table.Arm(slot);
     table.Begin(slot, id, deadline, context, timeout, overflow, &counters);
     return token;
   }
@@ -90,8 +89,7 @@ TEST(PendingTable, a_timed_out_slot_stays_reserved_until_its_work_completes) {
 TEST(PendingTable, a_completion_before_begin_is_kept) {
   Fixture f;
   const int slot = f.table.Reserve();
-  f.table.Arm(slot);
-  const std::uint64_t token = f.table.Token(slot);
+  const std::uint64_t token = f.table.Arm(slot);
   EXPECT_TRUE(f.table.Complete(token, VERDICTD_DROP, nullptr, 0));  // inside process()
   f.table.Begin(slot, 5, 1000, f.context, f.timeout, f.overflow, &f.counters);
   Collect ready;
@@ -141,8 +139,7 @@ TEST(PendingTable, altered_completions_carry_the_repaired_slot_bytes) {
   udp[0] = 0x45;
   udp[9] = 17;
   std::copy(udp.begin(), udp.end(), ctx.scratch);
-  f.table.Arm(slot);
-  const auto token = f.table.Token(slot);
+  const auto token = f.table.Arm(slot);
   f.table.Begin(slot, 8, 1000, f.context, f.timeout, f.overflow, &f.counters);
   ctx.scratch[35] = 0x5a;
   EXPECT_TRUE(f.table.Complete(token, VERDICTD_ALTERED, nullptr, 36));
