@@ -112,16 +112,21 @@ class GatedSource final : public queueio::PacketSource {
     if (worker_ != nullptr && worker_->deferred() + 64 > limit_) {
       // The worker would sleep in its receive here (1 ms timeout while
       // verdicts are pending); yielding lets an arena thread on the same CPU run.
+      ++gated_;
       std::this_thread::yield();
       return queueio::ReceiveStatus::kWouldBlock;
     }
     return queue_.Receive(batch, block, timeout);
   }
+  // Receives refused because the pending table was full: the worker
+  // waited for the arena (the arena side is then the slower one).
+  std::uint64_t gated() const { return gated_; }
 
  private:
   queueio::MemoryQueue& queue_;
   std::size_t limit_;
   const service::Worker* worker_ = nullptr;
+  std::uint64_t gated_ = 0;
 };
 
 void RunWorker(benchmark::State& state, const std::shared_ptr<const service::Policy>& policy) {
@@ -134,11 +139,20 @@ void RunWorker(benchmark::State& state, const std::shared_ptr<const service::Pol
   options.receive_batch = 64;
   service::Worker worker(options, source, queue, exchange, counters);
   source.set_worker(&worker);
-  for (auto _ : state) worker.RunOnce(false);
+  std::uint64_t deferred_sum = 0, runs = 0;
+  for (auto _ : state) {
+    worker.RunOnce(false);
+    deferred_sum += worker.deferred();
+    ++runs;
+  }
+  state.counters["in_flight"] = static_cast<double>(deferred_sum) / static_cast<double>(std::max<std::uint64_t>(1, runs));
   // Packets still pending at the end are left to the host (the source loops
   // forever, so there is no drain); its destructor waits for the arena.
   worker.Flush();
   state.SetItemsProcessed(static_cast<std::int64_t>(counters.packets.value()));
+  state.counters["gated_per_batch"] =
+      static_cast<double>(source.gated()) * 64 /
+      static_cast<double>(std::max<std::uint64_t>(1, counters.packets.value()));
   state.counters["verdicts"] = static_cast<double>(
       counters.verdicts[0].value() + counters.verdicts[1].value());
 }

@@ -229,7 +229,7 @@ bool ChainLinks::Loop(std::size_t first, ResultContext& result, std::uint32_t id
         continue;
       }
       ResultContext pending = result;
-      pending.end_verdict = end_verdict_;
+      pending.end_verdict = PlainVerdict::Of(end_verdict_);
       pending.gso_or_truncated =
           (current->packet.flags & (VERDICTD_PACKET_GSO | VERDICTD_PACKET_TRUNCATED)) != 0;
       // A NEXT from the completion resumes the chain after this link.

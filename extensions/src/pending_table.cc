@@ -45,7 +45,7 @@ queueio::Verdict MakeVerdict(verdictd_result_t result, const verdictd_verdict_t&
     case VERDICTD_NEXT:
     default:
       if (result != VERDICTD_NEXT) error = true;
-      verdict = context.end_verdict;
+      verdict = context.end_verdict.verdict();
       break;
   }
   if ((out.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
@@ -59,7 +59,9 @@ queueio::Verdict MakeVerdict(verdictd_result_t result, const verdictd_verdict_t&
 }
 
 PendingTable::PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::uint16_t worker)
-    : worker_(worker), slots_(std::max<std::uint32_t>(1, std::min(slots, kMaxSlots))) {
+    : worker_(worker),
+      slots_(std::max<std::uint32_t>(1, std::min(slots, kMaxSlots))),
+      state_lines_((slots_.size() + kWordsPerLine - 1) / kWordsPerLine) {
   bytes_ = std::make_unique<std::uint8_t[]>(slots_.size() * slot_bytes);
   free_.reserve(slots_.size());
   for (std::size_t i = slots_.size(); i-- > 0;) {
@@ -70,7 +72,9 @@ PendingTable::PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::u
   }
   ring_ = std::vector<RingCell>(std::bit_ceil(slots_.size()));
   ring_mask_ = ring_.size() - 1;
-  for (std::size_t i = 0; i < ring_.size(); ++i) ring_[i].sequence.store(i, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < ring_.size(); ++i) {
+    ring_[i].sequence.store(static_cast<std::uint32_t>(i), std::memory_order_relaxed);
+  }
   // Without an eventfd (descriptors exhausted) the worker falls back to a
   // timed receive; nothing else depends on it.
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -88,27 +92,27 @@ int PendingTable::Reserve() noexcept {
 }
 
 std::uint64_t PendingTable::Arm(int index) noexcept {
-  Slot& slot = slots_[static_cast<std::size_t>(index)];
-  const std::uint64_t seq = slot.state.load(std::memory_order_relaxed) >> 8;
-  slot.abandoned = false;
-  slot.state.store(Word(seq, kBusy), std::memory_order_release);
+  std::atomic<std::uint64_t>& word = state(static_cast<std::size_t>(index));
+  const std::uint64_t seq = SeqOf(word.load(std::memory_order_relaxed));
+  slots_[static_cast<std::size_t>(index)].abandoned = false;
+  word.store(Word(seq, kBusy), std::memory_order_release);
   t_armed_slot = std::uint32_t{worker_} << 16 | static_cast<std::uint32_t>(index + 1);
   return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(index)) << 32 |
-         (seq & 0xffffffffu);
+         seq;
 }
 
 void PendingTable::Release(int index) noexcept {
-  Slot& slot = slots_[static_cast<std::size_t>(index)];
-  std::uint64_t word = slot.state.load(std::memory_order_acquire);
-  const std::uint64_t seq = word >> 8;
-  if (slot.state.compare_exchange_strong(word, Word((seq + 1) & 0xffffffffu, kFree),
+  std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(index));
+  std::uint64_t word = state_word.load(std::memory_order_acquire);
+  const std::uint64_t seq = SeqOf(word);
+  if (state_word.compare_exchange_strong(word, Word((seq + 1) & 0xffffffffu, kFree),
                                          std::memory_order_acq_rel)) {
     free_.push_back(index);
     return;
   }
   // Completed although process() did not return PENDING: the completion is
   // in the ring (or about to be); Poll() discards it and frees the slot.
-  slot.abandoned = true;
+  slots_[static_cast<std::size_t>(index)].abandoned = true;
 }
 
 void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
@@ -122,7 +126,11 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
   slot.next_link = next_link;
   if (continuation != nullptr) continuation->Hold();
   slot.deadline_ns = deadline_ns;
-  slot.result_context = result;
+  slot.end_verdict = result.end_verdict;
+  slot.mark = result.mark;
+  slot.mark_changed = result.mark_changed;
+  slot.checksum_not_ready = result.checksum_not_ready;
+  slot.gso_or_truncated = result.gso_or_truncated;
   slot.timeout_verdict = PlainVerdict::Of(timeout_verdict);
   slot.overflow_verdict = PlainVerdict::Of(overflow_verdict);
   slot.counters = counters;
@@ -142,9 +150,10 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
 queueio::Verdict PendingTable::AbandonLast() noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(last_begun_)];
   const queueio::Verdict verdict = slot.overflow_verdict.verdict();
-  std::uint64_t word = slot.state.load(std::memory_order_acquire);
-  const std::uint64_t seq = word >> 8;
-  if (slot.state.compare_exchange_strong(word, Word(seq, kTimedOut), std::memory_order_acq_rel)) {
+  std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(last_begun_));
+  std::uint64_t word = state_word.load(std::memory_order_acquire);
+  if (state_word.compare_exchange_strong(word, Word(SeqOf(word), kTimedOut),
+                                         std::memory_order_acq_rel)) {
     // freed when the late completion arrives
   } else {
     slot.abandoned = true;  // completing or done: the delivery is discarded
@@ -159,25 +168,43 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
                             const verdictd_verdict_t* verdict, std::uint32_t new_len) noexcept {
   const std::uint32_t index = static_cast<std::uint32_t>(token >> 32) & 0xffff;
   if (index >= slots_.size()) return false;
-  Slot& slot = slots_[index];
   const std::uint64_t seq = token & 0xffffffffu;
+  std::atomic<std::uint64_t>& state_word = state(index);
   // The line is on the worker's core: fetch it for writing at once (the
   // CAS below needs it so), rather than shared for the load and then again.
-  __builtin_prefetch(&slot.state, 1);
-  std::uint64_t word = slot.state.load(std::memory_order_acquire);
-  if ((word >> 8 & 0xffffffffu) != seq) return false;
-  const auto state = static_cast<State>(word & 0xff);
-  if (state != kBusy && state != kTimedOut) return false;
-  if (!slot.state.compare_exchange_strong(word, Word(word >> 8, kCompleting),
-                                          std::memory_order_acq_rel)) {
-    return false;  // a timeout or another completion won
+  __builtin_prefetch(&state_word, 1);
+  std::uint64_t word = state_word.load(std::memory_order_acquire);
+  if (SeqOf(word) != seq) return false;
+  const State current = StateOf(word);
+  if (current != kBusy && current != kTimedOut) return false;
+  if (current == kTimedOut) {
+    // Late: the packet had its timeout verdict; the slot is freed when
+    // Poll() takes this from the ring.
+    if (!state_word.compare_exchange_strong(word, Word(seq, kLateDone), std::memory_order_acq_rel)) {
+      return false;  // another completion won
+    }
+  } else {
+    // Results outside the ABI's range travel as 0xff (an error for Deliver).
+    const std::uint64_t code =
+        result >= VERDICTD_ACCEPT && result < 0xff ? static_cast<std::uint64_t>(result) : 0xff;
+    const bool extra = verdict != nullptr || new_len != 0;
+    const std::uint64_t done = Word(seq, kDone) | code << 8 | (extra ? kHasExtra : 0);
+    if (!extra) {
+      if (!state_word.compare_exchange_strong(word, done, std::memory_order_acq_rel)) {
+        return false;  // a timeout or another completion won
+      }
+    } else {
+      // The verdict and length go in the slot: claim it first.
+      if (!state_word.compare_exchange_strong(word, Word(seq, kCompleting),
+                                              std::memory_order_acq_rel)) {
+        return false;
+      }
+      Slot& slot = slots_[index];
+      slot.verdict = verdict != nullptr ? *verdict : verdictd_verdict_t{};
+      slot.new_len = new_len;
+      state_word.store(done, std::memory_order_release);
+    }
   }
-  if (state == kBusy) {
-    slot.result = result;
-    slot.verdict = verdict != nullptr ? *verdict : verdictd_verdict_t{};
-    slot.new_len = new_len;
-  }
-  slot.state.store(Word(word >> 8, state == kBusy ? kDone : kLateDone), std::memory_order_release);
   Push(index);
   // Push() published the index with a seq_cst store and Wait() sets the
   // flag with one before it looks at the ring (seq_cst loads both): either
@@ -193,7 +220,7 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
 
 bool PendingTable::HasCompletion() const noexcept {
   const RingCell& cell = ring_[dequeue_pos_ & ring_mask_];
-  return cell.sequence.load(std::memory_order_seq_cst) == dequeue_pos_ + 1;
+  return Distance(cell.sequence.load(std::memory_order_seq_cst), dequeue_pos_ + 1) == 0;
 }
 
 bool PendingTable::Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept {
@@ -230,15 +257,14 @@ void PendingTable::Push(std::uint32_t slot) noexcept {
   std::uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
   for (;;) {
     RingCell& cell = ring_[pos & ring_mask_];
-    const std::uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
-    const auto diff = static_cast<std::int64_t>(sequence) - static_cast<std::int64_t>(pos);
-    if (diff == 0) {
+    if (Distance(cell.sequence.load(std::memory_order_acquire), pos) == 0) {
       if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
         // The worker last wrote the cells ahead (when it took them): fetch
         // the next line's while this one is written.
         __builtin_prefetch(&ring_[(pos + kCellsPerLine) & ring_mask_], 1);
         cell.slot = slot;
-        cell.sequence.store(pos + 1, std::memory_order_seq_cst);  // see Complete()
+        cell.sequence.store(static_cast<std::uint32_t>(pos + 1),
+                            std::memory_order_seq_cst);  // see Complete()
         return;
       }
     } else {
@@ -249,13 +275,13 @@ void PendingTable::Push(std::uint32_t slot) noexcept {
 
 bool PendingTable::Pop(std::uint32_t& slot) noexcept {
   RingCell& cell = ring_[dequeue_pos_ & ring_mask_];
-  const std::uint64_t sequence = cell.sequence.load(std::memory_order_acquire);
-  if (sequence != dequeue_pos_ + 1) return false;
+  if (Distance(cell.sequence.load(std::memory_order_acquire), dequeue_pos_ + 1) != 0) return false;
   slot = cell.slot;
   // The completers wrote the cells ahead: ask for the next line for writing
   // (this store needs it so) while this one is taken.
   __builtin_prefetch(&ring_[(dequeue_pos_ + kCellsPerLine) & ring_mask_], 1);
-  cell.sequence.store(dequeue_pos_ + ring_mask_ + 1, std::memory_order_release);
+  cell.sequence.store(static_cast<std::uint32_t>(dequeue_pos_ + ring_mask_ + 1),
+                      std::memory_order_release);
   ++dequeue_pos_;
   return true;
 }
@@ -276,44 +302,57 @@ void PendingTable::Unlink(int index) noexcept {
 }
 
 void PendingTable::Free(int index) noexcept {
-  Slot& slot = slots_[static_cast<std::size_t>(index)];
-  const std::uint64_t seq = (slot.state.load(std::memory_order_relaxed) >> 8) + 1;
-  slot.state.store(Word(seq & 0xffffffffu, kFree), std::memory_order_relaxed);
+  std::atomic<std::uint64_t>& word = state(static_cast<std::size_t>(index));
+  const std::uint64_t seq = SeqOf(word.load(std::memory_order_relaxed)) + 1;
+  word.store(Word(seq & 0xffffffffu, kFree), std::memory_order_relaxed);
   free_.push_back(index);
 }
 
-void PendingTable::Deliver(int index, decider::ReadyVerdicts& ready) noexcept {
+void PendingTable::Deliver(int index, std::uint64_t word, decider::ReadyVerdicts& ready) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   PacketContext& context = slot.context;
+  const auto result = static_cast<verdictd_result_t>(word >> 8 & 0xff);
+  const bool extra = (word & kHasExtra) != 0;
+  const verdictd_verdict_t said = extra ? slot.verdict : verdictd_verdict_t{};
   bool error = false;
-  std::uint32_t length = slot.new_len;
-  bool edited = slot.result == VERDICTD_ALTERED;
+  std::uint32_t length = extra ? slot.new_len : 0;
+  bool edited = result == VERDICTD_ALTERED;
   if (edited && (length == 0 || length > context.capacity)) {
     edited = false;  // a length the slot cannot hold
   }
-  const queueio::Verdict verdict = MakeVerdict(slot.result, slot.verdict, slot.result_context,
-                                               context.scratch, length, edited, error);
+  const queueio::Verdict verdict =
+      MakeVerdict(result, said, ResultOf(slot), context.scratch, length, edited, error);
   if (error) slot.counters->errors.Add();
-  if (slot.result >= VERDICTD_ACCEPT && slot.result < VERDICTD_PENDING) {
-    slot.counters->results[static_cast<std::size_t>(slot.result)].Add();
+  if (result >= VERDICTD_ACCEPT && result < VERDICTD_PENDING) {
+    slot.counters->results[static_cast<std::size_t>(result)].Add();
   }
-  if (slot.result == VERDICTD_NEXT && slot.continuation != nullptr) {
+  if (result == VERDICTD_NEXT && slot.continuation != nullptr) {
     // The extensions after the pending one decide (from the slot's bytes,
     // which stay until Free() after this returns); the completion's mark
     // steers them as an inline NEXT's would.
-    ResultContext result = slot.result_context;
-    if ((slot.verdict.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
-      result.mark = slot.verdict.mark;
-      result.mark_changed = true;
+    ResultContext next = ResultOf(slot);
+    if ((said.flags & VERDICTD_VERDICT_SET_MARK) != 0) {
+      next.mark = said.mark;
+      next.mark_changed = true;
     }
     const decider::Decision decision =
-        slot.continuation->Resume(context, slot.next_link, result, slot.id);
+        slot.continuation->Resume(context, slot.next_link, next, slot.id);
     Finish(slot);
     if (!decision.deferred) ready.Ready(slot.id, decision.verdict);
     return;
   }
   Finish(slot);
   ready.Ready(slot.id, verdict);
+}
+
+ResultContext PendingTable::ResultOf(const Slot& slot) noexcept {
+  ResultContext result;
+  result.end_verdict = slot.end_verdict;
+  result.mark = slot.mark;
+  result.mark_changed = slot.mark_changed;
+  result.checksum_not_ready = slot.checksum_not_ready;
+  result.gso_or_truncated = slot.gso_or_truncated;
+  return result;
 }
 
 void PendingTable::Finish(Slot& slot) noexcept {
@@ -328,16 +367,17 @@ void PendingTable::Finish(Slot& slot) noexcept {
 std::size_t PendingTable::TakeCompletion(std::uint32_t index, decider::ReadyVerdicts& ready) noexcept {
   Slot& slot = slots_[index];
   std::size_t delivered = 0;
-  const auto state = static_cast<State>(slot.state.load(std::memory_order_acquire) & 0xff);
-  if (state == kDone) {
+  const std::uint64_t word = state(index).load(std::memory_order_acquire);
+  const State now = StateOf(word);
+  if (now == kDone) {
     Unlink(static_cast<int>(index));
     if (slot.abandoned) {
       slot.abandoned = false;
     } else {
-      Deliver(static_cast<int>(index), ready);
+      Deliver(static_cast<int>(index), word, ready);
       delivered = 1;
     }
-  } else if (state == kLateDone) {
+  } else if (now == kLateDone) {
     slot.counters->late.Add();
   }
   Free(static_cast<int>(index));
@@ -356,7 +396,7 @@ std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& rea
     do {
       taken = 0;
       while (taken < kPollRun && Pop(run[taken])) {
-        __builtin_prefetch(&slots_[run[taken]].state, 1);
+        __builtin_prefetch(&state(run[taken]), 1);
         ++taken;
       }
       for (std::size_t i = 0; i < taken; ++i) {
@@ -368,9 +408,10 @@ std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& rea
       const int oldest = head_;
       Slot& slot = slots_[static_cast<std::size_t>(oldest)];
       if (!final && slot.deadline_ns > now_ns) break;
-      std::uint64_t word = slot.state.load(std::memory_order_acquire);
-      if ((word & 0xff) == kBusy &&
-          slot.state.compare_exchange_strong(word, Word(word >> 8, kTimedOut),
+      std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(oldest));
+      std::uint64_t word = state_word.load(std::memory_order_acquire);
+      if (StateOf(word) == kBusy &&
+          state_word.compare_exchange_strong(word, Word(SeqOf(word), kTimedOut),
                                              std::memory_order_acq_rel)) {
         Unlink(oldest);
         slot.counters->timeouts.Add();

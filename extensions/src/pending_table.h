@@ -24,6 +24,7 @@
 // costs no system call on either side.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -63,9 +64,21 @@ class Continuation {
   virtual void Finished() noexcept = 0;
 };
 
+// A verdict without mark or bytes (the configured end, timeout and
+// overflow verdicts) in 4 bytes: a slot holds three, written for every
+// pending packet.
+struct PlainVerdict {
+  queueio::VerdictKind kind = queueio::VerdictKind::kAccept;
+  std::uint16_t target_queue = 0;
+  static PlainVerdict Of(const queueio::Verdict& v) noexcept { return {v.kind, v.target_queue}; }
+  queueio::Verdict verdict() const noexcept { return queueio::Verdict::Of(kind, target_queue); }
+};
+
 // How a chain result becomes a verdict (shared by the inline and async paths).
+// Built for every packet that reaches an extension: small, so that costs
+// a few stores (the end verdict is the configured one, so plain).
 struct ResultContext {
-  queueio::Verdict end_verdict;
+  PlainVerdict end_verdict;
   std::uint32_t mark = 0;
   bool mark_changed = false;  // an earlier NEXT set a new mark
   bool checksum_not_ready = false;
@@ -88,15 +101,6 @@ inline std::uint32_t ArmedSlotHint() noexcept { return t_armed_slot; }
 // The worker whose table a non-zero hint names (PendingTable::Prefetch
 // takes the hint itself).
 inline std::size_t HintWorker(std::uint32_t hint) noexcept { return hint >> 16; }
-
-// A verdict without mark or bytes (the configured timeout and overflow
-// verdicts) in 4 bytes: a slot holds two, written for every pending packet.
-struct PlainVerdict {
-  queueio::VerdictKind kind = queueio::VerdictKind::kAccept;
-  std::uint16_t target_queue = 0;
-  static PlainVerdict Of(const queueio::Verdict& v) noexcept { return {v.kind, v.target_queue}; }
-  queueio::Verdict verdict() const noexcept { return queueio::Verdict::Of(kind, target_queue); }
-};
 
 class PendingTable {
  public:
@@ -131,9 +135,9 @@ class PendingTable {
 
   // Any thread: asks for the line that Complete() writes, of the slot a
   // hint from ArmedSlotHint() names (one out of range does nothing).
-  void Prefetch(std::uint32_t hint) const noexcept {
+  void Prefetch(std::uint32_t hint) noexcept {
     const std::uint32_t slot = (hint & 0xffff) - 1;
-    if (slot < slots_.size()) __builtin_prefetch(&slots_[slot].state, 1);
+    if (slot < slots_.size()) __builtin_prefetch(&state(slot), 1);
   }
 
   // Any thread: false when the token is stale, unknown or already completed.
@@ -162,21 +166,40 @@ class PendingTable {
 
  private:
   enum State : std::uint8_t { kFree, kBusy, kCompleting, kDone, kTimedOut, kLateDone };
+  // A slot's state word: seq << 32 | kHasExtra | result << 8 | State. The
+  // result rides in the word, so a completion without a verdict or a new
+  // length is one CAS (kBusy to kDone) and the worker reads one word back.
+  // The words are kept apart from the slots, 16 to a false-sharing range:
+  // the slots of a receive batch are reserved together, so the lines the
+  // completer writes and the worker reads back cross the cores once per
+  // 16 packets rather than once per packet.
+  static constexpr std::uint64_t kHasExtra = 1u << 16;  // Slot::verdict, new_len are set
+  static constexpr std::size_t kWordsPerLine = base::kFalseSharingRange / 8;
+  struct alignas(base::kFalseSharingRange) StateLine {
+    std::array<std::atomic<std::uint64_t>, kWordsPerLine> words{};
+  };
   // Laid out by who writes what: the completer writes only the first cache
-  // line (state and result), so the worker's own fields and the packet
-  // context stay in the worker's cache between a completion and the slot's
-  // next use.
+  // line, and only for a completion that carries a verdict or a length, so
+  // the worker's own fields and the packet context stay in the worker's
+  // cache between a completion and the slot's next use.
   struct alignas(base::kFalseSharingRange) Slot {
-    std::atomic<std::uint64_t> state{0};  // seq << 8 | State
-    // Written by the completer before kDone (release), read by the worker after.
-    verdictd_result_t result = VERDICTD_ACCEPT;
+    // Written by the completer before kDone with kHasExtra (release), read
+    // by the worker after.
     verdictd_verdict_t verdict{};
     std::uint32_t new_len = 0;
     alignas(base::kFalseSharingRange) PacketContext context;
     // Worker only.
     std::uint32_t id = 0;
     std::uint64_t deadline_ns = 0;
-    ResultContext result_context;
+    // The ResultContext, kept field by field: the caller builds it on its
+    // stack with narrow stores just before Begin(), and copying it whole
+    // read those back with wide loads that could not be forwarded (a stall
+    // per packet). Its end verdict is the configured one, so plain.
+    PlainVerdict end_verdict;
+    std::uint32_t mark = 0;
+    bool mark_changed = false;
+    bool checksum_not_ready = false;
+    bool gso_or_truncated = false;
     PlainVerdict timeout_verdict;
     PlainVerdict overflow_verdict;
     ExtensionWorkerCounters* counters = nullptr;
@@ -186,26 +209,38 @@ class PendingTable {
     int next = -1;
     bool abandoned = false;
   };
+  // 8 bytes, eight to a line: the sequence is the low 32 bits of the ring
+  // position (the ring is far smaller than 2^31).
   struct RingCell {
-    std::atomic<std::uint64_t> sequence{0};
+    std::atomic<std::uint32_t> sequence{0};
     std::uint32_t slot = 0;
   };
   static constexpr std::size_t kCellsPerLine = 64 / sizeof(RingCell);
   static constexpr std::size_t kPollRun = 32;  // completions fetched together by Poll()
 
-  static std::uint64_t Word(std::uint64_t seq, State state) noexcept { return seq << 8 | state; }
+  static std::uint64_t Word(std::uint64_t seq, State state) noexcept { return seq << 32 | state; }
+  static std::uint64_t SeqOf(std::uint64_t word) noexcept { return word >> 32; }
+  static State StateOf(std::uint64_t word) noexcept { return static_cast<State>(word & 0xff); }
+  static std::int32_t Distance(std::uint32_t sequence, std::uint64_t pos) noexcept {
+    return static_cast<std::int32_t>(sequence - static_cast<std::uint32_t>(pos));
+  }
+  std::atomic<std::uint64_t>& state(std::size_t slot) noexcept {
+    return state_lines_[slot / kWordsPerLine].words[slot % kWordsPerLine];
+  }
   void Push(std::uint32_t slot) noexcept;
   bool Pop(std::uint32_t& slot) noexcept;
   void Unlink(int slot) noexcept;
   void Free(int slot) noexcept;
-  void Deliver(int slot, decider::ReadyVerdicts& ready) noexcept;
+  void Deliver(int slot, std::uint64_t word, decider::ReadyVerdicts& ready) noexcept;
   // A slot taken from the ring: its verdict (1) or a discarded completion (0).
   std::size_t TakeCompletion(std::uint32_t slot, decider::ReadyVerdicts& ready) noexcept;
   void Finish(Slot& slot) noexcept;  // the slot's packet has its verdict
+  static ResultContext ResultOf(const Slot& slot) noexcept;
   bool HasCompletion() const noexcept;
 
   std::uint16_t worker_;
   std::vector<Slot> slots_;
+  std::vector<StateLine> state_lines_;
   std::unique_ptr<std::uint8_t[]> bytes_;
   std::vector<int> free_;  // reserved for every slot
   int head_ = -1;          // oldest begun slot

@@ -12,10 +12,12 @@ namespace {
 struct Collect final : decider::ReadyVerdicts {
   void Ready(std::uint32_t id, const queueio::Verdict& verdict) noexcept override {
     got.emplace_back(id, verdict.kind);
+    if (verdict.set_mark) marks[id] = verdict.mark;
     if (!verdict.replacement.empty()) replaced[id] = {verdict.replacement.begin(), verdict.replacement.end()};
   }
   std::vector<std::pair<std::uint32_t, queueio::VerdictKind>> got;
   std::map<std::uint32_t, std::vector<std::uint8_t>> replaced;
+  std::map<std::uint32_t, std::uint32_t> marks;
 };
 
 struct Fixture {
@@ -148,6 +150,76 @@ TEST(PendingTable, altered_completions_carry_the_repaired_slot_bytes) {
   ASSERT_EQ(ready.replaced[8].size(), 36u);
   EXPECT_EQ(ready.replaced[8][35], 0x5a);
   EXPECT_EQ(ready.replaced[8][3], 36);  // IPv4 total length repaired
+}
+
+// A plain completion travels in the slot's state word; one with a verdict
+// also writes the slot. Both kinds, side by side, keep what they said.
+TEST(PendingTable, results_with_and_without_a_verdict_both_arrive_intact) {
+  Fixture f;
+  const auto t1 = f.Pend(1, 1000);
+  const auto t2 = f.Pend(2, 1000);
+  const auto t3 = f.Pend(3, 1000);
+  const verdictd_verdict_t marked{VERDICTD_VERDICT_SET_MARK, 0x2a, 0, 0};
+  const verdictd_verdict_t to_queue{0, 0, 7, 0};
+  EXPECT_TRUE(f.table.Complete(t1, VERDICTD_DROP, nullptr, 0));
+  EXPECT_TRUE(f.table.Complete(t2, VERDICTD_ACCEPT, &marked, 0));
+  EXPECT_TRUE(f.table.Complete(t3, VERDICTD_QUEUE, &to_queue, 0));
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(1, ready, false), 3u);
+  ASSERT_EQ(ready.got.size(), 3u);
+  EXPECT_EQ(ready.got[0], std::make_pair(1u, queueio::VerdictKind::kDrop));
+  EXPECT_EQ(ready.got[1], std::make_pair(2u, queueio::VerdictKind::kAccept));
+  EXPECT_EQ(ready.got[2], std::make_pair(3u, queueio::VerdictKind::kQueue));
+  EXPECT_EQ(ready.marks.count(1), 0u);
+  EXPECT_EQ(ready.marks[2], 0x2au);
+  EXPECT_EQ(f.counters.results[VERDICTD_DROP].value(), 1u);
+  EXPECT_EQ(f.counters.results[VERDICTD_ACCEPT].value(), 1u);
+  EXPECT_EQ(f.counters.errors.value(), 0u);
+}
+
+// A result outside the ABI (an extension's bug) is an error: the packet
+// gets the end verdict, and nothing else is miscounted.
+TEST(PendingTable, a_completion_with_a_result_outside_the_abi_counts_an_error) {
+  Fixture f;
+  f.context.end_verdict = PlainVerdict::Of(queueio::Verdict::Drop());
+  const auto t1 = f.Pend(1, 1000);
+  const auto t2 = f.Pend(2, 1000);
+  EXPECT_TRUE(f.table.Complete(t1, static_cast<verdictd_result_t>(99), nullptr, 0));
+  EXPECT_TRUE(f.table.Complete(t2, static_cast<verdictd_result_t>(-1), nullptr, 0));
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(1, ready, false), 2u);
+  ASSERT_EQ(ready.got.size(), 2u);
+  EXPECT_EQ(ready.got[0], std::make_pair(1u, queueio::VerdictKind::kDrop));
+  EXPECT_EQ(ready.got[1], std::make_pair(2u, queueio::VerdictKind::kDrop));
+  EXPECT_EQ(f.counters.errors.value(), 2u);
+  for (const auto& result : f.counters.results) EXPECT_EQ(result.value(), 0u);
+}
+
+// Slots and ring cells are reused many times over, in reverse order each
+// round: every use gets exactly its own verdict, and a token of an earlier
+// use never completes a later one.
+TEST(PendingTable, many_reuses_give_each_packet_exactly_its_verdict) {
+  Fixture f;
+  std::uint64_t stale = 0;
+  for (std::uint32_t round = 0; round < 5000; ++round) {
+    std::vector<std::uint64_t> tokens;
+    for (std::uint32_t i = 0; i < 4; ++i) tokens.push_back(f.Pend(round * 4 + i, 1'000'000));
+    if (stale != 0) {
+      EXPECT_FALSE(f.table.Complete(stale, VERDICTD_ACCEPT, nullptr, 0));
+    }
+    for (std::uint32_t i = 4; i-- > 0;) {
+      EXPECT_TRUE(f.table.Complete(tokens[i], i % 2 ? VERDICTD_DROP : VERDICTD_ACCEPT, nullptr, 0));
+    }
+    Collect ready;
+    ASSERT_EQ(f.table.Poll(1, ready, false), 4u);
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(ready.got[i].first, round * 4 + (3 - i));
+      EXPECT_EQ(ready.got[i].second,
+                (3 - i) % 2 ? queueio::VerdictKind::kDrop : queueio::VerdictKind::kAccept);
+    }
+    stale = tokens[0];
+  }
+  EXPECT_EQ(f.table.pending(), 0u);
 }
 
 }  // namespace
