@@ -224,4 +224,21 @@ void ApplyRunOptions(const RunOptions& o, config::Config& config) {
   if (o.log_level) config.log.level = *o.log_level;
 }
 
+void AddConfigFlags(CLI::App& app, std::string& config_file, ConfigFlags& flags) {
+  app.add_option("-c,--config", config_file,
+                 "Configuration file (TOML, see docs/configuration.md); without it the "
+                 "embedded defaults. Flags override it.")
+      ->check(CLI::ExistingFile);
+  app.add_option("--set", flags.overrides,
+                 "Override one configuration key, e.g. --set verdict.default=drop or "
+                 "--set 'queues[0].count=2' (repeatable; kept across reloads)")
+      ->type_name("KEY=VALUE");
+  app.add_option("--check-config", flags.check_file,
+                 "Check FILE (with the flags applied) and exit: 0 valid, 1 invalid. Does not "
+                 "touch the kernel.")
+      ->type_name("FILE");
+  app.add_flag("--print-config", flags.print,
+               "Print the effective configuration (file + defaults + flags) as TOML and exit");
+}
+
 }  // namespace verdictd::service

@@ -31,6 +31,7 @@
 #include "verdictd/service/capabilities.h"
 #include "verdictd/service/cli.h"
 #include "verdictd/service/control.h"
+#include "verdictd/service/startup_config.h"
 #include "verdictd/service/control_cli.h"
 #include "verdictd/service/daemon_metrics.h"
 #include "verdictd/service/handover.h"

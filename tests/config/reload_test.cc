@@ -11,7 +11,7 @@
 
 #include "verdictd/config/values.h"
 #include "verdictd/service/control.h"
-#include "verdictd/service/control_cli.h"
+#include "verdictd/service/startup_config.h"
 #include "verdictd/service/decider.h"
 
 namespace verdictd::service {

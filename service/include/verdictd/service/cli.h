@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "verdictd/config/config.h"
+#include "verdictd/service/startup_config.h"
 
 namespace verdictd::service {
 
@@ -77,5 +78,8 @@ struct Subcommand {
   CLI::App* command = nullptr;
   std::function<int()> run;
 };
+
+// Adds --config (into `config_file`), --set, --check-config and --print-config.
+void AddConfigFlags(CLI::App& app, std::string& config_file, ConfigFlags& flags);
 
 }  // namespace verdictd::service

@@ -1,46 +1,15 @@
-// The configuration's part of the command line: --config, --set,
-// --check-config, --print-config, and the `verdictd ctl` client subcommand.
-//
-// Startup only; functions throw std::runtime_error (startup) or return exit
-// codes (the one-shot commands).
+// The `verdictd ctl` client subcommand: sends one command to a running
+// verdictd over its control socket (or, for `top`, samples it repeatedly).
 #pragma once
 
 #include <CLI/CLI.hpp>
 
-#include <functional>
-#include <string>
-#include <vector>
-
-#include "verdictd/config/config.h"
 #include "verdictd/service/cli.h"
-#include "verdictd/service/reload.h"
 
 namespace verdictd::service {
 
-struct ConfigFlags {
-  std::string check_file;              // --check-config FILE
-  bool print = false;                  // --print-config
-  std::vector<std::string> overrides;  // --set KEY=VALUE (repeatable)
-};
-
-// Adds --config (into `config_file`), --set, --check-config and --print-config.
-void AddConfigFlags(CLI::App& app, std::string& config_file, ConfigFlags& flags);
-
-// The source of the effective configuration: `config_file` (or the defaults),
-// then --set, then the named flags.
-ConfigSource MakeConfigSource(const std::string& config_file, const ConfigFlags& flags,
-                              std::function<void(config::Config&)> apply_flags);
-
-// Runs --check-config / --print-config when asked: returns their exit code
-// (0 valid, 1 invalid), or -1 when neither was given and the daemon should run.
-// Never touches the kernel.
-int RunConfigCommands(const ConfigFlags& flags, ConfigSource source);
-
-// Loads the startup configuration; throws std::runtime_error whose message
-// lists every problem (one per line) when it is invalid.
-config::Config LoadStartupConfig(const ConfigSource& source);
-
-// `verdictd ctl [--socket PATH | --config FILE] reload|status|config`.
+// `verdictd ctl [--socket PATH | --config FILE] COMMAND [ARGS]`: reload,
+// status, config, top, ext ..., upgrade.
 Subcommand AddCtlCommand(CLI::App& app);
 
 }  // namespace verdictd::service
