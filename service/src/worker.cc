@@ -28,6 +28,8 @@ constexpr std::uint64_t kRateWindowNs = 20'000'000;
 constexpr std::uint64_t kMinPauseNs = 10'000;
 // A spin lasts at most this many expected inter-arrival gaps.
 constexpr std::uint64_t kSpinGaps = 2;
+// How long a sleep overshoot estimate that rules out every pause stands.
+constexpr std::uint64_t kOvershootExpiryNs = 1'000'000'000;
 
 class SystemClock final : public WorkerClock {
  public:
@@ -236,18 +238,31 @@ queueio::ReceiveStatus Worker::WaitWithinBudget() noexcept {
     const std::uint64_t over = std::min(slept > hold ? slept - hold : 0, 2 * overshoot_ns_ + 1000);
     // A decaying maximum: the tail of the overshoot is what breaks a budget.
     overshoot_ns_ = std::max(over, overshoot_ns_ - overshoot_ns_ / 16);
-    overshoot_floor_ns_ = std::min(over, last_overshoot_ns_);
-    last_overshoot_ns_ = over;
+    overshoots_[next_overshoot_++ % overshoots_.size()] = over;
+    last_pause_ns_ = start;
     pause_start_ns_ = start;
     return source_.Receive(batch_, false, 0);
   }
   const std::uint64_t budget = budget_ns();
-  if (budget > 0 && overshoot_ns_ > overshoot_floor_ns_ && budget < overshoot_ns_ + kMinPauseNs) {
-    // The estimate alone rules the pause out: let it decay towards the
-    // smaller of the last two measured overshoots, so one late wake does not
-    // rule out pausing for good (and a budget below the real overshoot never
-    // pauses).
-    overshoot_ns_ = std::max(overshoot_floor_ns_, overshoot_ns_ - overshoot_ns_ / 16);
+  if (budget > 0 && budget < overshoot_ns_ + kMinPauseNs) {
+    // The estimate alone rules the pause out, and no pause measures it
+    // again: let it decay towards the smallest of the last measured
+    // overshoots, so a few late wakes do not rule out pausing for good (a
+    // budget below the real overshoot still never pauses). Once every one
+    // of those was late, the worker would never pause again: after
+    // kOvershootExpiryNs without a pause the estimate goes back to the
+    // assumed one, which the next pause then measures.
+    const std::uint64_t now = Now();
+    if (now - last_pause_ns_ >= kOvershootExpiryNs) {
+      overshoots_.fill(kAssumedOvershootNs);
+      overshoot_ns_ = kAssumedOvershootNs;
+      last_pause_ns_ = now;
+    } else {
+      const std::uint64_t floor = *std::min_element(overshoots_.begin(), overshoots_.end());
+      if (overshoot_ns_ > floor) {
+        overshoot_ns_ = std::max(floor, overshoot_ns_ - overshoot_ns_ / 16);
+      }
+    }
   }
   if (budget == 0 || options_.busy_poll_us > 0 || options_.coalesce_min_pps == 0 ||
       rate_pps_ < options_.coalesce_min_pps) {

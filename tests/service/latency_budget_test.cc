@@ -30,11 +30,14 @@ class FakeClock final : public WorkerClock {
  public:
   std::uint64_t Now() noexcept override { return now; }
   void Sleep(std::uint64_t ns) noexcept override {
-    now += ns + kOvershootNs;
+    now += ns + (now < late_until ? late_overshoot_ns : kOvershootNs);
     ++sleeps;
   }
   std::uint64_t now = 1'000'000'000;
   std::size_t sleeps = 0;
+  // Sleeps that start before `late_until` wake this late instead (a bad spell).
+  std::uint64_t late_until = 0;
+  std::uint64_t late_overshoot_ns = 0;
 };
 
 // Packets 1..N arriving every `gap_ns`; a blocking receive jumps the clock to
@@ -221,6 +224,55 @@ TEST(LatencyBudget, the_pause_allows_for_the_measured_overshoot) {
   // The estimate converged on the fake clock's overshoot (from the initial 50 us).
   EXPECT_GE(worker.sleep_overshoot_ns(), kOvershootNs - kOvershootNs / 16);
   EXPECT_LE(worker.sleep_overshoot_ns(), 50'000u);
+}
+
+// A spell of late wakes long enough to fill every sample of the estimate
+// with overshoots the budget cannot absorb rules the pause out; no pause
+// then measures it again. The estimate must not stand for good: once the
+// spell is over the worker pauses again, and the estimate comes back to
+// the clock's real overshoot.
+TEST(LatencyBudget, a_spell_of_late_wakes_does_not_rule_out_the_pause_for_good) {
+  metrics::WorkerCounters counters;
+  FakeClock clock;
+  clock.late_until = clock.now + 200'000'000;  // the first 200 ms
+  clock.late_overshoot_ns = 400'000;
+  // 150 kpps for 3 s of simulated time.
+  ScheduledQueue queue(clock, 450'000, 6'667);
+  config::Config config;
+  PolicyExchange exchange(BuildPolicy(config, 1, 1), 1);
+  WorkerOptions options;
+  options.latency_budget_us = 100;
+  options.receive_batch = kReceiveBatch;
+  options.clock = &clock;
+  Worker worker(options, queue, queue, exchange, counters);
+  // The longest stretch without a pause, the sleeps before it and when it ended.
+  std::uint64_t longest_gap_ns = 0;
+  std::size_t sleeps_before_gap = 0;
+  std::uint64_t gap_end = 0;
+  std::uint64_t last_sleep_at = clock.now;
+  std::size_t sleeps_seen = 0;
+  for (int i = 0; i < 2'000'000 && !queue.all_sent(); ++i) {
+    worker.RunOnce(true);
+    if (clock.sleeps == sleeps_seen) continue;
+    if (clock.now - last_sleep_at > longest_gap_ns) {
+      longest_gap_ns = clock.now - last_sleep_at;
+      sleeps_before_gap = sleeps_seen;
+      gap_end = clock.now;
+    }
+    sleeps_seen = clock.sleeps;
+    last_sleep_at = clock.now;
+  }
+  ASSERT_TRUE(queue.all_sent());
+  // The spell ruled the pause out for a stretch (the estimate stood)...
+  EXPECT_GT(longest_gap_ns, 100'000'000u);
+  EXPECT_GT(sleeps_before_gap, 0u);
+  EXPECT_GE(gap_end, clock.late_until);
+  // ...and after it the worker paused again, to the end of the run, with
+  // the clock's real overshoot measured.
+  EXPECT_GT(clock.sleeps, sleeps_before_gap + 1000);
+  EXPECT_LT(clock.now - last_sleep_at, 1'000'000u);
+  EXPECT_LE(worker.sleep_overshoot_ns(), 50'000u);
+  EXPECT_GE(worker.sleep_overshoot_ns(), kOvershootNs - kOvershootNs / 16);
 }
 
 }  // namespace

@@ -37,6 +37,7 @@
 // Counters go to the worker's own metrics::WorkerCounters (single writer).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -222,9 +223,16 @@ class Worker final : private decider::ReadyVerdicts {
   std::vector<ReceiptGroup> groups_;
   std::size_t group_count_ = 0;
   // Sleep overshoot: 50 us assumed (the default timer slack) until measured.
-  std::uint64_t overshoot_ns_ = 50'000;
-  std::uint64_t last_overshoot_ns_ = 50'000;   // the last measured one
-  std::uint64_t overshoot_floor_ns_ = 50'000;  // the smaller of the last two
+  static constexpr std::uint64_t kAssumedOvershootNs = 50'000;
+  std::uint64_t overshoot_ns_ = kAssumedOvershootNs;
+  // The last measured overshoots (the assumed one until then): the pause
+  // comes back once their smallest fits the budget again.
+  std::array<std::uint64_t, 8> overshoots_{kAssumedOvershootNs, kAssumedOvershootNs,
+                                           kAssumedOvershootNs, kAssumedOvershootNs,
+                                           kAssumedOvershootNs, kAssumedOvershootNs,
+                                           kAssumedOvershootNs, kAssumedOvershootNs};
+  std::size_t next_overshoot_ = 0;
+  std::uint64_t last_pause_ns_ = 0;  // start of the last pause
   std::uint64_t realtime_ns_ = 0;        // CLOCK_REALTIME of the current batch (0: not read)
   // Arrival rate, measured over windows of >= kRateWindowNs (coalescing).
   std::uint64_t window_start_ns_ = 0;
