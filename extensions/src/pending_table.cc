@@ -103,15 +103,18 @@ std::uint64_t PendingTable::Arm(int index) noexcept {
 
 void PendingTable::Release(int index) noexcept {
   std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(index));
-  std::uint64_t word = state_word.load(std::memory_order_acquire);
-  const std::uint64_t seq = SeqOf(word);
-  if (state_word.compare_exchange_strong(word, Word((seq + 1) & 0xffffffffu, kFree),
+  const std::uint64_t seq = SeqOf(state_word.load(std::memory_order_relaxed));
+  // Only a slot still armed is freed here: the CAS expects kBusy, not the
+  // word just read, which may already say kDone.
+  std::uint64_t armed = Word(seq, kBusy);
+  if (state_word.compare_exchange_strong(armed, Word((seq + 1) & 0xffffffffu, kFree),
                                          std::memory_order_acq_rel)) {
     free_.push_back(index);
     return;
   }
   // Completed although process() did not return PENDING: the completion is
-  // in the ring (or about to be); Poll() discards it and frees the slot.
+  // in the ring (or about to be); Poll() discards it and frees the slot
+  // (freeing it here too would hand it out twice).
   slots_[static_cast<std::size_t>(index)].abandoned = true;
 }
 
@@ -151,9 +154,9 @@ queueio::Verdict PendingTable::AbandonLast() noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(last_begun_)];
   const queueio::Verdict verdict = slot.overflow_verdict.verdict();
   std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(last_begun_));
-  std::uint64_t word = state_word.load(std::memory_order_acquire);
-  if (state_word.compare_exchange_strong(word, Word(SeqOf(word), kTimedOut),
-                                         std::memory_order_acq_rel)) {
+  const std::uint64_t seq = SeqOf(state_word.load(std::memory_order_relaxed));
+  std::uint64_t armed = Word(seq, kBusy);
+  if (state_word.compare_exchange_strong(armed, Word(seq, kTimedOut), std::memory_order_acq_rel)) {
     // freed when the late completion arrives
   } else {
     slot.abandoned = true;  // completing or done: the delivery is discarded

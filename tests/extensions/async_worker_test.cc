@@ -163,6 +163,26 @@ TEST(AsyncWorkerThread, completions_inside_process_are_not_lost) {
   }
 }
 
+// An extension that completes a packet and then returns a verdict for it
+// as well: process()'s verdict stands, the completion is dropped, and its
+// pending slot goes back to the table once (a slot handed out twice would
+// lose or mix up the verdicts of the packets that shared it).
+TEST(AsyncWorkerThread, a_completion_followed_by_a_verdict_from_process_is_dropped) {
+  if (!IsRoot()) GTEST_SKIP() << "needs root: extensions load only from root-owned directories";
+  constexpr std::size_t kPackets = 600;
+  AsyncSetup s("liar", 64, 60'000);  // each slot is reused several times
+  queueio::MemoryQueue queue(Datagrams(1, kPackets), 64, false);
+  service::Worker worker(Options(), queue, queue, *s.exchange, s.counters);
+  for (int i = 0; i < 100000; ++i) {
+    if (worker.RunOnce(false) == queueio::ReceiveStatus::kWouldBlock && worker.deferred() == 0) break;
+  }
+  const KernelModel kernel = Check(queue, kPackets);
+  for (const auto& [id, code] : kernel.verdicts()) {
+    EXPECT_EQ(code, static_cast<std::uint32_t>(id % 2 == 0 ? NF_DROP : NF_ACCEPT)) << id;
+  }
+  EXPECT_EQ(s.host->pending(0), 0u);
+}
+
 TEST(AsyncWorkerThread, deadline_gives_the_timeout_verdict) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: extensions load only from root-owned directories";
   constexpr std::size_t kPackets = 100;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -220,6 +221,29 @@ TEST(PendingTable, many_reuses_give_each_packet_exactly_its_verdict) {
     stale = tokens[0];
   }
   EXPECT_EQ(f.table.pending(), 0u);
+}
+
+// An extension that completes the token inside process() and then returns
+// a verdict anyway (not PENDING): the completion is already in the ring
+// when the slot is released. The packet keeps process()'s verdict, the
+// completion is dropped, and the slot is free exactly once.
+TEST(PendingTable, a_slot_completed_inside_process_then_released_is_freed_once) {
+  Fixture f;
+  const int slot = f.table.Reserve();
+  ASSERT_GE(slot, 0);
+  const std::uint64_t token = f.table.Arm(slot);
+  EXPECT_TRUE(f.table.Complete(token, VERDICTD_DROP, nullptr, 0));
+  f.table.Release(slot);  // process() returned ACCEPT after all
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(1, ready, false), 0u);
+  EXPECT_TRUE(ready.got.empty());
+  // Every slot once: four distinct ones, then none.
+  std::vector<int> taken;
+  for (int i = 0; i < 4; ++i) taken.push_back(f.table.Reserve());
+  std::sort(taken.begin(), taken.end());
+  EXPECT_EQ(taken, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_EQ(f.table.Reserve(), -1);
+  EXPECT_FALSE(f.table.Complete(token, VERDICTD_ACCEPT, nullptr, 0));
 }
 
 }  // namespace
