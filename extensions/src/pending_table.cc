@@ -9,6 +9,7 @@
 #include <bit>
 #include <cstring>
 #include <thread>
+#include <type_traits>
 
 #include "verdictd/extensions/checksum.h"
 
@@ -92,30 +93,33 @@ int PendingTable::Reserve() noexcept {
 }
 
 std::uint64_t PendingTable::Arm(int index) noexcept {
-  std::atomic<std::uint64_t>& word = state(static_cast<std::size_t>(index));
-  const std::uint64_t seq = SeqOf(word.load(std::memory_order_relaxed));
-  slots_[static_cast<std::size_t>(index)].abandoned = false;
-  word.store(Word(seq, kBusy), std::memory_order_release);
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  const std::uint64_t seq = slot.seq;
+  slot.abandoned = false;
+  // A store, no load: the word's line may be on the arena thread's core
+  // (it completes the slot's neighbours), and only this thread changes seq.
+  state(static_cast<std::size_t>(index)).store(Word(seq, kBusy), std::memory_order_release);
   t_armed_slot = std::uint32_t{worker_} << 16 | static_cast<std::uint32_t>(index + 1);
   return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(index)) << 32 |
          seq;
 }
 
 void PendingTable::Release(int index) noexcept {
-  std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(index));
-  const std::uint64_t seq = SeqOf(state_word.load(std::memory_order_relaxed));
-  // Only a slot still armed is freed here: the CAS expects kBusy, not the
-  // word just read, which may already say kDone.
-  std::uint64_t armed = Word(seq, kBusy);
-  if (state_word.compare_exchange_strong(armed, Word((seq + 1) & 0xffffffffu, kFree),
-                                         std::memory_order_acq_rel)) {
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  // Only a slot still armed is freed here: the CAS expects kBusy, which a
+  // completion inside process() has already replaced.
+  std::uint64_t armed = Word(slot.seq, kBusy);
+  const std::uint32_t next = slot.seq + 1;
+  if (state(static_cast<std::size_t>(index))
+          .compare_exchange_strong(armed, Word(next, kFree), std::memory_order_acq_rel)) {
+    slot.seq = next;
     free_.push_back(index);
     return;
   }
   // Completed although process() did not return PENDING: the completion is
   // in the ring (or about to be); Poll() discards it and frees the slot
   // (freeing it here too would hand it out twice).
-  slots_[static_cast<std::size_t>(index)].abandoned = true;
+  slot.abandoned = true;
 }
 
 void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
@@ -154,9 +158,9 @@ queueio::Verdict PendingTable::AbandonLast() noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(last_begun_)];
   const queueio::Verdict verdict = slot.overflow_verdict.verdict();
   std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(last_begun_));
-  const std::uint64_t seq = SeqOf(state_word.load(std::memory_order_relaxed));
-  std::uint64_t armed = Word(seq, kBusy);
-  if (state_word.compare_exchange_strong(armed, Word(seq, kTimedOut), std::memory_order_acq_rel)) {
+  std::uint64_t armed = Word(slot.seq, kBusy);
+  if (state_word.compare_exchange_strong(armed, Word(slot.seq, kTimedOut),
+                                         std::memory_order_acq_rel)) {
     // freed when the late completion arrives
   } else {
     slot.abandoned = true;  // completing or done: the delivery is discarded
@@ -187,9 +191,14 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
       return false;  // another completion won
     }
   } else {
-    // Results outside the ABI's range travel as 0xff (an error for Deliver).
-    const std::uint64_t code =
-        result >= VERDICTD_ACCEPT && result < 0xff ? static_cast<std::uint64_t>(result) : 0xff;
+    // A result outside the ABI's range travels as kInvalidResult (an error
+    // for Deliver); compared as the underlying integer, which is what a C
+    // extension may have passed.
+    const auto raw = static_cast<std::int64_t>(
+        static_cast<std::underlying_type_t<verdictd_result_t>>(result));
+    const std::uint64_t code = raw >= VERDICTD_ACCEPT && raw <= VERDICTD_PENDING
+                                   ? static_cast<std::uint64_t>(raw)
+                                   : kInvalidResult;
     const bool extra = verdict != nullptr || new_len != 0;
     const std::uint64_t done = Word(seq, kDone) | code << 8 | (extra ? kHasExtra : 0);
     if (!extra) {
@@ -305,9 +314,9 @@ void PendingTable::Unlink(int index) noexcept {
 }
 
 void PendingTable::Free(int index) noexcept {
-  std::atomic<std::uint64_t>& word = state(static_cast<std::size_t>(index));
-  const std::uint64_t seq = SeqOf(word.load(std::memory_order_relaxed)) + 1;
-  word.store(Word(seq & 0xffffffffu, kFree), std::memory_order_relaxed);
+  Slot& slot = slots_[static_cast<std::size_t>(index)];
+  ++slot.seq;  // wraps at 2^32, as the token's sequence does
+  state(static_cast<std::size_t>(index)).store(Word(slot.seq, kFree), std::memory_order_relaxed);
   free_.push_back(index);
 }
 

@@ -174,6 +174,9 @@ class PendingTable {
   // completer writes and the worker reads back cross the cores once per
   // 16 packets rather than once per packet.
   static constexpr std::uint64_t kHasExtra = 1u << 16;  // Slot::verdict, new_len are set
+  // The result code of a completion that gave none of the ABI's results
+  // (one past VERDICTD_PENDING: still a value of verdictd_result_t in C++).
+  static constexpr std::uint64_t kInvalidResult = VERDICTD_PENDING + 1;
   static constexpr std::size_t kWordsPerLine = base::kFalseSharingRange / 8;
   struct alignas(base::kFalseSharingRange) StateLine {
     std::array<std::atomic<std::uint64_t>, kWordsPerLine> words{};
@@ -189,6 +192,7 @@ class PendingTable {
     std::uint32_t new_len = 0;
     alignas(base::kFalseSharingRange) PacketContext context;
     // Worker only.
+    std::uint32_t seq = 0;  // of the slot's current use: the state word's, kept here too
     std::uint32_t id = 0;
     std::uint64_t deadline_ns = 0;
     // The ResultContext, kept field by field: the caller builds it on its

@@ -179,7 +179,9 @@ typedef struct verdictd_host_api {
    * PENDING; NEXT means the end-of-chain verdict), `verdict` may be NULL.
    * For an ALTERED result the packet's bytes were changed in place (the slot
    * given to process(), at most max_edit_len; new length in `new_len`).
-   * Any thread, exactly once per token; a token that timed out is ignored. */
+   * Any thread, exactly once per token; a token that timed out is ignored,
+   * and so is a second call, or a call for a packet whose process() then
+   * returned something other than PENDING (process()'s result stands). */
   void (*complete)(uint64_t token, verdictd_result_t result, const verdictd_verdict_t* verdict,
                    uint32_t new_len);
   /* Adds `delta` to the extension's counter `index` (see counter_names) for
