@@ -69,6 +69,7 @@ PendingTable::PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::u
     slots_[i].context.scratch = bytes_.get() + i * slot_bytes;
     slots_[i].context.capacity = slot_bytes;
     slots_[i].context.in_place = true;
+    state(i).store(Word(slots_[i].seq, kFree), std::memory_order_relaxed);
     free_.push_back(static_cast<int>(i));
   }
   ring_ = std::vector<RingCell>(std::bit_ceil(slots_.size()));
@@ -109,7 +110,7 @@ void PendingTable::Release(int index) noexcept {
   // Only a slot still armed is freed here: the CAS expects kBusy, which a
   // completion inside process() has already replaced.
   std::uint64_t armed = Word(slot.seq, kBusy);
-  const std::uint32_t next = slot.seq + 1;
+  const std::uint32_t next = NextSeq(slot.seq);
   if (state(static_cast<std::size_t>(index))
           .compare_exchange_strong(armed, Word(next, kFree), std::memory_order_acq_rel)) {
     slot.seq = next;
@@ -315,7 +316,7 @@ void PendingTable::Unlink(int index) noexcept {
 
 void PendingTable::Free(int index) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
-  ++slot.seq;  // wraps at 2^32, as the token's sequence does
+  slot.seq = NextSeq(slot.seq);
   state(static_cast<std::size_t>(index)).store(Word(slot.seq, kFree), std::memory_order_relaxed);
   free_.push_back(index);
 }

@@ -192,7 +192,10 @@ class PendingTable {
     std::uint32_t new_len = 0;
     alignas(base::kFalseSharingRange) PacketContext context;
     // Worker only.
-    std::uint32_t seq = 0;  // of the slot's current use: the state word's, kept here too
+    // Of the slot's current use (the state word's, kept here too): 1 to
+    // 2^32 - 1, never 0, so no token is 0, the token of a packet that is
+    // not pending (an extension's complete(0) completes nothing).
+    std::uint32_t seq = 1;
     std::uint32_t id = 0;
     std::uint64_t deadline_ns = 0;
     // The ResultContext, kept field by field: the caller builds it on its
@@ -224,6 +227,7 @@ class PendingTable {
 
   static std::uint64_t Word(std::uint64_t seq, State state) noexcept { return seq << 32 | state; }
   static std::uint64_t SeqOf(std::uint64_t word) noexcept { return word >> 32; }
+  static std::uint32_t NextSeq(std::uint32_t seq) noexcept { return seq == 0xffffffffu ? 1 : seq + 1; }
   static State StateOf(std::uint64_t word) noexcept { return static_cast<State>(word & 0xff); }
   static std::int32_t Distance(std::uint32_t sequence, std::uint64_t pos) noexcept {
     return static_cast<std::int32_t>(sequence - static_cast<std::uint32_t>(pos));

@@ -100,6 +100,21 @@ TEST(PendingTable, a_completion_before_begin_is_kept) {
   EXPECT_EQ(ready.got[0], std::make_pair(5u, queueio::VerdictKind::kDrop));
 }
 
+// Token 0 is what process() sees for a packet that is not pending: an
+// extension that completes it anyway completes nothing, even while the
+// first slot's first use is pending.
+TEST(PendingTable, token_zero_names_no_slot) {
+  Fixture f;
+  const auto token = f.Pend(1, 1000);
+  EXPECT_NE(token, 0u);
+  EXPECT_FALSE(f.table.Complete(0, VERDICTD_DROP, nullptr, 0));
+  Collect ready;
+  EXPECT_EQ(f.table.Poll(1, ready, false), 0u);
+  EXPECT_EQ(f.table.pending(), 1u);
+  EXPECT_TRUE(f.table.Complete(token, VERDICTD_ACCEPT, nullptr, 0));
+  EXPECT_EQ(f.table.Poll(1, ready, false), 1u);
+}
+
 TEST(PendingTable, stale_and_foreign_tokens_are_refused) {
   Fixture f;
   const auto t = f.Pend(1, 1000);
