@@ -188,9 +188,7 @@ group = 2
         # examples/portblock, built by rustc against verdictd.rs (no cargo).
         self.install(os.path.join(EXAMPLES, "portblock.so"))
         self.setup_ipv6()
-        for tool in ("iptables", "ip6tables"):
-            self.lab.ns(self.lab.firewall, tool, "-A", "FORWARD", "-p", "udp", "-j", "NFQUEUE",
-                        "--queue-num", str(QUEUE))
+        self.queue_forward_both("-p", "udp")
         self.start("""
 [[extensions]]
 name = "portblock"
@@ -264,6 +262,13 @@ action = "inspect"
         lab.ns(lab.server, "ip", "-6", "route", "add", "default", "via", "fd02::1")
         lab.ns(lab.firewall, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 
+    def queue_forward_both(self, *match):
+        # The firewall's forwarded IPv4 and IPv6 packets that `match` selects
+        # go to the queue.
+        for tool in ("iptables", "ip6tables"):
+            self.lab.ns(self.lab.firewall, tool, "-A", "FORWARD", *match, "-j", "NFQUEUE",
+                        "--queue-num", str(QUEUE))
+
     def exchange(self, port, messages, v6, tcp, deadline=10):
         params = {"port": port, "v6": v6, "tcp": tcp, "expect": len(messages), "deadline": deadline}
         receiver = self.lab.popen(self.lab.server, [sys.executable, "-c", _COLLECTOR, json.dumps(params)])
@@ -277,11 +282,8 @@ action = "inspect"
 
     def test_rewritten_packets_reach_real_sockets_on_ipv4_and_ipv6(self):
         self.setup_ipv6()
-        fw = self.lab.firewall
-        for tool in ("iptables", "ip6tables"):
-            for proto in ("udp", "tcp"):
-                self.lab.ns(fw, tool, "-A", "FORWARD", "-p", proto, "--dport", "7201:7202", "-j",
-                            "NFQUEUE", "--queue-num", str(QUEUE))
+        for proto in ("udp", "tcp"):
+            self.queue_forward_both("-p", proto, "--dport", "7201:7202")
         # UDP may change length; TCP keeps it (the stream's sequence numbers).
         self.start("""
 [[extensions]]
