@@ -462,9 +462,16 @@ void ExtensionHost::RunJobs() noexcept {
       for (std::size_t i = 0; i < n; ++i) {
         if (taken[i].slot_hint != 0) PrefetchSlot(taken[i].slot_hint);
       }
-      for (std::size_t i = 0; i < n; ++i) {
-        taken[i].work(taken[i].arg);
-        taken[i].owner->work_finished.fetch_add(1, std::memory_order_acq_rel);  // last touch of owner
+      for (std::size_t i = 0; i < n; ++i) taken[i].work(taken[i].arg);
+      // Counted once per owner's run of jobs, after they all ran (each
+      // owner stays loaded until its count is in): one locked add per
+      // take instead of one per job.
+      for (std::size_t i = 0; i < n;) {
+        LoadedExtension* owner = taken[i].owner;
+        std::size_t same = 1;
+        while (i + same < n && taken[i + same].owner == owner) ++same;
+        owner->work_finished.fetch_add(same, std::memory_order_acq_rel);  // last touch of owner
+        i += same;
       }
     }
     s.drainers.fetch_sub(1, std::memory_order_seq_cst);

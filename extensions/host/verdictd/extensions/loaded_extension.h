@@ -100,7 +100,9 @@ class LoadedExtension {
 
  private:
   LoadedExtension() = default;
-  std::atomic<std::uint64_t> gate_{0};
+  // Read by every worker for every packet: not in work_finished's range,
+  // which an arena thread writes after every run of jobs.
+  alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> gate_{0};
   void* handle_ = nullptr;
   const verdictd_extension_api_t* api_ = nullptr;
   void* state_ = nullptr;
