@@ -124,6 +124,20 @@ struct Job {
   std::uint32_t slot_hint = 0;
 };
 
+// Adds each owner's number of jobs to its `count` (work_submitted or
+// work_finished): one locked add per run of consecutive jobs of one owner,
+// not one per job.
+void CountPerOwner(const Job* jobs, std::size_t n,
+                   std::atomic<std::uint64_t> LoadedExtension::*count) noexcept {
+  for (std::size_t i = 0; i < n;) {
+    LoadedExtension* owner = jobs[i].owner;
+    std::size_t same = 1;
+    while (i + same < n && jobs[i + same].owner == owner) ++same;
+    (owner->*count).fetch_add(same, std::memory_order_acq_rel);
+    i += same;
+  }
+}
+
 class JobQueue {
  public:
   explicit JobQueue(std::size_t capacity) : cells_(capacity), mask_(capacity - 1) {
@@ -395,13 +409,7 @@ void ExtensionHost::PublishStagedJobs() noexcept {
   if (n == 0) return;
   Impl& s = *impl_;
   // Counted before they are queued: a job may finish as soon as it is in.
-  for (std::size_t i = 0; i < n;) {
-    LoadedExtension* owner = stage.jobs[i].owner;
-    std::size_t same = 1;
-    while (i + same < n && stage.jobs[i + same].owner == owner) ++same;
-    owner->work_submitted.fetch_add(same, std::memory_order_acq_rel);
-    i += same;
-  }
+  CountPerOwner(stage.jobs.data(), n, &LoadedExtension::work_submitted);
   // The room was granted at Submit(); if other producers overran their
   // half anyway, wait for the drainers rather than lose accepted work.
   while (!s.jobs.Push(stage.jobs.data(), n)) {
@@ -463,16 +471,9 @@ void ExtensionHost::RunJobs() noexcept {
         if (taken[i].slot_hint != 0) PrefetchSlot(taken[i].slot_hint);
       }
       for (std::size_t i = 0; i < n; ++i) taken[i].work(taken[i].arg);
-      // Counted once per owner's run of jobs, after they all ran (each
-      // owner stays loaded until its count is in): one locked add per
-      // take instead of one per job.
-      for (std::size_t i = 0; i < n;) {
-        LoadedExtension* owner = taken[i].owner;
-        std::size_t same = 1;
-        while (i + same < n && taken[i + same].owner == owner) ++same;
-        owner->work_finished.fetch_add(same, std::memory_order_acq_rel);  // last touch of owner
-        i += same;
-      }
+      // Counted after they all ran, the last touch of each owner (it stays
+      // loaded until its count is in).
+      CountPerOwner(taken.data(), n, &LoadedExtension::work_finished);
     }
     s.drainers.fetch_sub(1, std::memory_order_seq_cst);
     if (!s.jobs.HasJob()) break;
