@@ -69,14 +69,15 @@ PendingTable::PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::u
     slots_[i].context.scratch = bytes_.get() + i * slot_bytes;
     slots_[i].context.capacity = slot_bytes;
     slots_[i].context.in_place = true;
-    state(i).store(Word(slots_[i].seq, kFree), std::memory_order_relaxed);
+    state(i).store(Word(PrevSeq(slots_[i].seq), kFree), std::memory_order_relaxed);
     free_.push_back(static_cast<int>(i));
   }
-  ring_ = std::vector<RingCell>(std::bit_ceil(slots_.size()));
-  ring_mask_ = ring_.size() - 1;
-  for (std::size_t i = 0; i < ring_.size(); ++i) {
-    ring_[i].sequence.store(static_cast<std::uint32_t>(i), std::memory_order_relaxed);
-  }
+  const std::size_t cells = std::bit_ceil(slots_.size());
+  ring_ = std::make_unique<std::atomic<std::uint64_t>[]>(cells);
+  ring_mask_ = cells - 1;
+  // Tag 0 is no position's of the first lap (and by the lap that could
+  // reach it, every cell was written).
+  for (std::size_t i = 0; i < cells; ++i) ring_[i].store(0, std::memory_order_relaxed);
   // Without an eventfd (descriptors exhausted) the worker falls back to a
   // timed receive; nothing else depends on it.
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -96,31 +97,37 @@ int PendingTable::Reserve() noexcept {
 std::uint64_t PendingTable::Arm(int index) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   const std::uint64_t seq = slot.seq;
-  slot.abandoned = false;
-  // A store, no load: the word's line may be on the arena thread's core
-  // (it completes the slot's neighbours), and only this thread changes seq.
-  state(static_cast<std::size_t>(index)).store(Word(seq, kBusy), std::memory_order_release);
+  // Nothing stored in the state word: it says (PrevSeq(seq), idle) since
+  // the slot's last use, which lets the token's completion in (the job
+  // hand-off orders this before it).
+  slot.use = Use::kArmed;
   t_armed_slot = std::uint32_t{worker_} << 16 | static_cast<std::uint32_t>(index + 1);
   return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(index)) << 32 |
          seq;
 }
 
+bool PendingTable::Claim(std::uint32_t index, State to) noexcept {
+  const std::uint32_t seq = slots_[index].seq;
+  std::atomic<std::uint64_t>& state_word = state(index);
+  std::uint64_t word = state_word.load(std::memory_order_acquire);
+  // A completion for this use has set (seq, ...) already otherwise.
+  return SeqOf(word) == PrevSeq(seq) && Idle(word) &&
+         state_word.compare_exchange_strong(word, Word(seq, to), std::memory_order_acq_rel);
+}
+
 void PendingTable::Release(int index) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
-  // Only a slot still armed is freed here: the CAS expects kBusy, which a
-  // completion inside process() has already replaced.
-  std::uint64_t armed = Word(slot.seq, kBusy);
-  const std::uint32_t next = NextSeq(slot.seq);
-  if (state(static_cast<std::size_t>(index))
-          .compare_exchange_strong(armed, Word(next, kFree), std::memory_order_acq_rel)) {
-    slot.seq = next;
+  // Only a use no completion decided is freed here.
+  if (Claim(static_cast<std::uint32_t>(index), kFree)) {
+    slot.seq = NextSeq(slot.seq);
+    slot.use = Use::kIdle;
     free_.push_back(index);
     return;
   }
   // Completed although process() did not return PENDING: the completion is
   // in the ring (or about to be); Poll() discards it and frees the slot
   // (freeing it here too would hand it out twice).
-  slot.abandoned = true;
+  slot.use = Use::kAbandoned;
 }
 
 void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
@@ -142,6 +149,7 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
   slot.timeout_verdict = PlainVerdict::Of(timeout_verdict);
   slot.overflow_verdict = PlainVerdict::Of(overflow_verdict);
   slot.counters = counters;
+  slot.use = Use::kBegun;
   slot.prev = tail_;
   slot.next = -1;
   if (tail_ >= 0) {
@@ -158,14 +166,10 @@ void PendingTable::Begin(int index, std::uint32_t id, std::uint64_t deadline_ns,
 queueio::Verdict PendingTable::AbandonLast() noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(last_begun_)];
   const queueio::Verdict verdict = slot.overflow_verdict.verdict();
-  std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(last_begun_));
-  std::uint64_t armed = Word(slot.seq, kBusy);
-  if (state_word.compare_exchange_strong(armed, Word(slot.seq, kTimedOut),
-                                         std::memory_order_acq_rel)) {
-    // freed when the late completion arrives
-  } else {
-    slot.abandoned = true;  // completing or done: the delivery is discarded
-  }
+  // Timed out: freed when the late completion arrives; otherwise it is
+  // completing or done, and the delivery is discarded.
+  slot.use = Claim(static_cast<std::uint32_t>(last_begun_), kTimedOut) ? Use::kTimedOut
+                                                                       : Use::kAbandoned;
   Unlink(last_begun_);
   slot.counters->overflows.Add();
   Finish(slot);
@@ -176,35 +180,36 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
                             const verdictd_verdict_t* verdict, std::uint32_t new_len) noexcept {
   const std::uint32_t index = static_cast<std::uint32_t>(token >> 32) & 0xffff;
   if (index >= slots_.size()) return false;
-  const std::uint64_t seq = token & 0xffffffffu;
+  const auto seq = static_cast<std::uint32_t>(token);
+  if (seq == 0) return false;
   std::atomic<std::uint64_t>& state_word = state(index);
-  // The line is on the worker's core: fetch it for writing at once (the
-  // CAS below needs it so), rather than shared for the load and then again.
+  // The CAS below needs the line for writing: fetch it so at once, rather
+  // than shared for the load and then again.
   __builtin_prefetch(&state_word, 1);
   std::uint64_t word = state_word.load(std::memory_order_acquire);
-  if (SeqOf(word) != seq) return false;
-  const State current = StateOf(word);
-  if (current != kBusy && current != kTimedOut) return false;
-  if (current == kTimedOut) {
-    // Late: the packet had its timeout verdict; the slot is freed when
-    // Poll() takes this from the ring.
-    if (!state_word.compare_exchange_strong(word, Word(seq, kLateDone), std::memory_order_acq_rel)) {
-      return false;  // another completion won
+  std::uint64_t flags = 0;
+  std::uint64_t code = 0;
+  if (SeqOf(word) == seq) {
+    // Decided already: only the late answer of a timed-out use is taken
+    // (the slot is freed when Poll() takes it from the ring).
+    if (StateOf(word) != kTimedOut ||
+        !state_word.compare_exchange_strong(word, Word(seq, kLateDone), std::memory_order_acq_rel)) {
+      return false;
     }
+    flags = kCellLate;
   } else {
+    if (SeqOf(word) != PrevSeq(seq) || !Idle(word)) return false;  // stale or unknown
     // A result outside the ABI's range travels as kInvalidResult (an error
     // for Deliver); compared as the underlying integer, which is what a C
     // extension may have passed.
     const auto raw = static_cast<std::int64_t>(
         static_cast<std::underlying_type_t<verdictd_result_t>>(result));
-    const std::uint64_t code = raw >= VERDICTD_ACCEPT && raw <= VERDICTD_PENDING
-                                   ? static_cast<std::uint64_t>(raw)
-                                   : kInvalidResult;
+    code = raw >= VERDICTD_ACCEPT && raw <= VERDICTD_PENDING ? static_cast<std::uint64_t>(raw)
+                                                             : kInvalidResult;
     const bool extra = verdict != nullptr || new_len != 0;
-    const std::uint64_t done = Word(seq, kDone) | code << 8 | (extra ? kHasExtra : 0);
     if (!extra) {
-      if (!state_word.compare_exchange_strong(word, done, std::memory_order_acq_rel)) {
-        return false;  // a timeout or another completion won
+      if (!state_word.compare_exchange_strong(word, Word(seq, kDone), std::memory_order_acq_rel)) {
+        return false;  // a timeout, a release or another completion won
       }
     } else {
       // The verdict and length go in the slot: claim it first.
@@ -215,13 +220,14 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
       Slot& slot = slots_[index];
       slot.verdict = verdict != nullptr ? *verdict : verdictd_verdict_t{};
       slot.new_len = new_len;
-      state_word.store(done, std::memory_order_release);
+      state_word.store(Word(seq, kDone), std::memory_order_release);
+      flags = kCellExtra;
     }
   }
-  Push(index);
-  // Push() published the index with a seq_cst store and Wait() sets the
+  Push(index, code, flags);
+  // Push() published the cell with a seq_cst store and Wait() sets the
   // flag with one before it looks at the ring (seq_cst loads both): either
-  // the worker sees the index before it sleeps, or this sees its flag and
+  // the worker sees the cell before it sleeps, or this sees its flag and
   // wakes it. (No standalone fences: ThreadSanitizer does not model them.)
   if (sleeping_.load(std::memory_order_seq_cst) &&
       sleeping_.exchange(false, std::memory_order_acq_rel) && wake_fd_ >= 0) {
@@ -232,8 +238,8 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
 }
 
 bool PendingTable::HasCompletion() const noexcept {
-  const RingCell& cell = ring_[dequeue_pos_ & ring_mask_];
-  return Distance(cell.sequence.load(std::memory_order_seq_cst), dequeue_pos_ + 1) == 0;
+  const std::uint64_t cell = ring_[dequeue_pos_ & ring_mask_].load(std::memory_order_seq_cst);
+  return (cell >> 32) == TagOf(dequeue_pos_);
 }
 
 bool PendingTable::Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept {
@@ -264,38 +270,24 @@ bool PendingTable::Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept {
   return true;
 }
 
-void PendingTable::Push(std::uint32_t slot) noexcept {
-  // Never full: each slot is in the ring at most once, and the ring has a
-  // cell for every slot.
-  std::uint64_t pos = enqueue_pos_.load(std::memory_order_relaxed);
-  for (;;) {
-    RingCell& cell = ring_[pos & ring_mask_];
-    if (Distance(cell.sequence.load(std::memory_order_acquire), pos) == 0) {
-      if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-        // The worker last wrote the cells ahead (when it took them): fetch
-        // the next line's while this one is written.
-        __builtin_prefetch(&ring_[(pos + kCellsPerLine) & ring_mask_], 1);
-        cell.slot = slot;
-        cell.sequence.store(static_cast<std::uint32_t>(pos + 1),
-                            std::memory_order_seq_cst);  // see Complete()
-        return;
-      }
-    } else {
-      pos = enqueue_pos_.load(std::memory_order_relaxed);
-    }
-  }
+void PendingTable::Push(std::uint32_t slot, std::uint64_t result, std::uint64_t flags) noexcept {
+  const std::uint64_t pos = enqueue_pos_.fetch_add(1, std::memory_order_relaxed);
+  // The cell's last lap was read before its slot could be reused, so this
+  // wait never spins; the load is what orders that read before this store.
+  while (pos - consumed_.load(std::memory_order_acquire) > ring_mask_) std::this_thread::yield();
+  const std::uint64_t cell = std::uint64_t{TagOf(pos)} << 32 | flags << 24 | result << 16 | slot;
+  ring_[pos & ring_mask_].store(cell, std::memory_order_seq_cst);  // see Complete()
 }
 
-bool PendingTable::Pop(std::uint32_t& slot) noexcept {
-  RingCell& cell = ring_[dequeue_pos_ & ring_mask_];
-  if (Distance(cell.sequence.load(std::memory_order_acquire), dequeue_pos_ + 1) != 0) return false;
-  slot = cell.slot;
-  // The completers wrote the cells ahead: ask for the next line for writing
-  // (this store needs it so) while this one is taken.
-  __builtin_prefetch(&ring_[(dequeue_pos_ + kCellsPerLine) & ring_mask_], 1);
-  cell.sequence.store(static_cast<std::uint32_t>(dequeue_pos_ + ring_mask_ + 1),
-                      std::memory_order_release);
+bool PendingTable::Pop(std::uint64_t& cell) noexcept {
+  cell = ring_[dequeue_pos_ & ring_mask_].load(std::memory_order_acquire);
+  if ((cell >> 32) != TagOf(dequeue_pos_)) return false;
   ++dequeue_pos_;
+  // The completers write the cells ahead: fetch the next line while this
+  // one is taken.
+  if ((dequeue_pos_ & (kCellsPerLine - 1)) == 0) {
+    __builtin_prefetch(&ring_[(dequeue_pos_ + kCellsPerLine) & ring_mask_]);
+  }
   return true;
 }
 
@@ -316,16 +308,16 @@ void PendingTable::Unlink(int index) noexcept {
 
 void PendingTable::Free(int index) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
+  // The state word already says (seq, idle): the next use may begin.
   slot.seq = NextSeq(slot.seq);
-  state(static_cast<std::size_t>(index)).store(Word(slot.seq, kFree), std::memory_order_relaxed);
+  slot.use = Use::kIdle;
   free_.push_back(index);
 }
 
-void PendingTable::Deliver(int index, std::uint64_t word, decider::ReadyVerdicts& ready) noexcept {
+void PendingTable::Deliver(int index, verdictd_result_t result, bool extra,
+                           decider::ReadyVerdicts& ready) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   PacketContext& context = slot.context;
-  const auto result = static_cast<verdictd_result_t>(word >> 8 & 0xff);
-  const bool extra = (word & kHasExtra) != 0;
   const verdictd_verdict_t said = extra ? slot.verdict : verdictd_verdict_t{};
   bool error = false;
   std::uint32_t length = extra ? slot.new_len : 0;
@@ -377,24 +369,33 @@ void PendingTable::Finish(Slot& slot) noexcept {
   }
 }
 
-std::size_t PendingTable::TakeCompletion(std::uint32_t index, decider::ReadyVerdicts& ready) noexcept {
+std::size_t PendingTable::TakeCompletion(std::uint64_t cell, decider::ReadyVerdicts& ready) noexcept {
+  const auto index = static_cast<std::uint32_t>(cell & 0xffff);
+  const std::uint64_t flags = cell >> 24 & 0xff;
   Slot& slot = slots_[index];
-  std::size_t delivered = 0;
-  const std::uint64_t word = state(index).load(std::memory_order_acquire);
-  const State now = StateOf(word);
-  if (now == kDone) {
-    Unlink(static_cast<int>(index));
-    if (slot.abandoned) {
-      slot.abandoned = false;
-    } else {
-      Deliver(static_cast<int>(index), word, ready);
-      delivered = 1;
-    }
-  } else if (now == kLateDone) {
-    slot.counters->late.Add();
+  switch (slot.use) {
+    case Use::kBegun:
+      Unlink(static_cast<int>(index));
+      Deliver(static_cast<int>(index), static_cast<verdictd_result_t>(cell >> 16 & 0xff),
+              (flags & kCellExtra) != 0, ready);
+      Free(static_cast<int>(index));
+      return 1;
+    case Use::kTimedOut:
+      if ((flags & kCellLate) != 0) slot.counters->late.Add();
+      Free(static_cast<int>(index));
+      return 0;
+    case Use::kAbandoned:
+      Free(static_cast<int>(index));
+      return 0;
+    case Use::kIdle:
+    case Use::kArmed:
+      // A token no packet was given yet (an extension's arithmetic on one):
+      // it decided the slot's next use, so that use is skipped. (Armed is
+      // never seen here: Poll() does not run inside process().)
+      slot.seq = NextSeq(slot.seq);
+      return 0;
   }
-  Free(static_cast<int>(index));
-  return delivered;
+  return 0;
 }
 
 std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& ready,
@@ -404,28 +405,27 @@ std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& rea
     // The completed slots' first lines were last written on the completing
     // thread's core: take the ring a run at a time and fetch them together,
     // so the misses overlap instead of coming one per packet.
-    std::array<std::uint32_t, kPollRun> run;
+    std::array<std::uint64_t, kPollRun> run;
     std::size_t taken = 0;
     do {
       taken = 0;
       while (taken < kPollRun && Pop(run[taken])) {
-        __builtin_prefetch(&state(run[taken]), 1);
+        __builtin_prefetch(&slots_[run[taken] & 0xffff].seq, 1);
         ++taken;
       }
       for (std::size_t i = 0; i < taken; ++i) {
         delivered += TakeCompletion(run[i], ready);
       }
     } while (taken == kPollRun);
+    // Completers may overwrite what was read (a store per Poll, not per cell).
+    consumed_.store(dequeue_pos_, std::memory_order_release);
     bool waiting = false;
     while (head_ >= 0) {
       const int oldest = head_;
       Slot& slot = slots_[static_cast<std::size_t>(oldest)];
       if (!final && slot.deadline_ns > now_ns) break;
-      std::atomic<std::uint64_t>& state_word = state(static_cast<std::size_t>(oldest));
-      std::uint64_t word = state_word.load(std::memory_order_acquire);
-      if (StateOf(word) == kBusy &&
-          state_word.compare_exchange_strong(word, Word(SeqOf(word), kTimedOut),
-                                             std::memory_order_acq_rel)) {
+      if (Claim(static_cast<std::uint32_t>(oldest), kTimedOut)) {
+        slot.use = Use::kTimedOut;
         Unlink(oldest);
         slot.counters->timeouts.Add();
         Finish(slot);
