@@ -72,7 +72,10 @@ PendingTable::PendingTable(std::uint32_t slots, std::uint32_t slot_bytes, std::u
     state(i).store(Word(PrevSeq(slots_[i].seq), kFree), std::memory_order_relaxed);
     free_.push_back(static_cast<int>(i));
   }
-  const std::size_t cells = std::bit_ceil(slots_.size());
+  // Twice the slots: a completion that finds more than `slots` cells
+  // unread (only tokens an extension made up can get there) is refused, so
+  // completers racing past that check still find room.
+  const std::size_t cells = std::bit_ceil(2 * slots_.size());
   ring_ = std::make_unique<std::atomic<std::uint64_t>[]>(cells);
   ring_mask_ = cells - 1;
   // Tag 0 is no position's of the first lap (and by the lap that could
@@ -187,6 +190,14 @@ bool PendingTable::Complete(std::uint64_t token, verdictd_result_t result,
   // than shared for the load and then again.
   __builtin_prefetch(&state_word, 1);
   std::uint64_t word = state_word.load(std::memory_order_acquire);
+  // Real tokens never find more than `slots` cells unread: each slot is in
+  // the ring at most once. Refused before the CAS, so the packet keeps its
+  // deadline (and gets its timeout verdict) instead of a verdict that could
+  // not be queued.
+  if (enqueue_pos_.load(std::memory_order_relaxed) - consumed_.load(std::memory_order_acquire) >=
+      slots_.size()) {
+    return false;
+  }
   std::uint64_t flags = 0;
   std::uint64_t code = 0;
   if (SeqOf(word) == seq) {
@@ -273,7 +284,8 @@ bool PendingTable::Wait(int fd, int timeout_ms, std::uint64_t now_ns) noexcept {
 void PendingTable::Push(std::uint32_t slot, std::uint64_t result, std::uint64_t flags) noexcept {
   const std::uint64_t pos = enqueue_pos_.fetch_add(1, std::memory_order_relaxed);
   // The cell's last lap was read before its slot could be reused, so this
-  // wait never spins; the load is what orders that read before this store.
+  // wait never spins (Complete() refused a completion that would find the
+  // ring short); the load is what orders that read before this store.
   while (pos - consumed_.load(std::memory_order_acquire) > ring_mask_) std::this_thread::yield();
   const std::uint64_t cell = std::uint64_t{TagOf(pos)} << 32 | flags << 24 | result << 16 | slot;
   ring_[pos & ring_mask_].store(cell, std::memory_order_seq_cst);  // see Complete()
@@ -314,8 +326,8 @@ void PendingTable::Free(int index) noexcept {
   free_.push_back(index);
 }
 
-void PendingTable::Deliver(int index, verdictd_result_t result, bool extra,
-                           decider::ReadyVerdicts& ready) noexcept {
+std::size_t PendingTable::Deliver(int index, verdictd_result_t result, bool extra,
+                                  decider::ReadyVerdicts& ready) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   PacketContext& context = slot.context;
   const verdictd_verdict_t said = extra ? slot.verdict : verdictd_verdict_t{};
@@ -343,11 +355,13 @@ void PendingTable::Deliver(int index, verdictd_result_t result, bool extra,
     const decider::Decision decision =
         slot.continuation->Resume(context, slot.next_link, next, slot.id);
     Finish(slot);
-    if (!decision.deferred) ready.Ready(slot.id, decision.verdict);
-    return;
+    if (decision.deferred) return 0;  // pending again, in another slot
+    ready.Ready(slot.id, decision.verdict);
+    return 1;
   }
   Finish(slot);
   ready.Ready(slot.id, verdict);
+  return 1;
 }
 
 ResultContext PendingTable::ResultOf(const Slot& slot) noexcept {
@@ -374,12 +388,14 @@ std::size_t PendingTable::TakeCompletion(std::uint64_t cell, decider::ReadyVerdi
   const std::uint64_t flags = cell >> 24 & 0xff;
   Slot& slot = slots_[index];
   switch (slot.use) {
-    case Use::kBegun:
+    case Use::kBegun: {
       Unlink(static_cast<int>(index));
-      Deliver(static_cast<int>(index), static_cast<verdictd_result_t>(cell >> 16 & 0xff),
-              (flags & kCellExtra) != 0, ready);
+      const std::size_t delivered =
+          Deliver(static_cast<int>(index), static_cast<verdictd_result_t>(cell >> 16 & 0xff),
+                  (flags & kCellExtra) != 0, ready);
       Free(static_cast<int>(index));
-      return 1;
+      return delivered;
+    }
     case Use::kTimedOut:
       if ((flags & kCellLate) != 0) slot.counters->late.Add();
       Free(static_cast<int>(index));
@@ -413,12 +429,16 @@ std::size_t PendingTable::Poll(std::uint64_t now_ns, decider::ReadyVerdicts& rea
         __builtin_prefetch(&slots_[run[taken] & 0xffff].seq, 1);
         ++taken;
       }
+      // Completers may overwrite what was read (a store per run, not per
+      // cell). Before the run is taken: a NEXT resumes the chain from here,
+      // and an extension after it may complete inside process(), on this
+      // thread, into a slot freed earlier in the run; its push must not
+      // wait for a read that only this thread can publish.
+      if (taken > 0) consumed_.store(dequeue_pos_, std::memory_order_release);
       for (std::size_t i = 0; i < taken; ++i) {
         delivered += TakeCompletion(run[i], ready);
       }
     } while (taken == kPollRun);
-    // Completers may overwrite what was read (a store per Poll, not per cell).
-    consumed_.store(dequeue_pos_, std::memory_order_release);
     bool waiting = false;
     while (head_ >= 0) {
       const int oldest = head_;

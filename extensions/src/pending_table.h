@@ -17,10 +17,11 @@
 // freed) the worker writes no line that a completer writes. Arming stores
 // nothing in the state word, the completion's result rides in its ring
 // cell, the worker reads the cells without writing them back and publishes
-// how far it read once per Poll(). Each such store into a line the other
-// core had just written waited for that line to cross: in the asynchronous
-// benchmark they filled the worker's store buffer and stalled the next
-// packet's parse (0.34x of the inline path's throughput before, 0.46x after).
+// how far it read once per run of up to 32 cells. Each such store into a
+// line the other core had just written waited for that line to cross: in
+// the asynchronous benchmark they filled the worker's store buffer and
+// stalled the next packet's parse (0.34x of the inline path's throughput
+// before, 0.46x after).
 //
 // Thread-safety: Complete() any thread; everything else on the owning
 // worker's thread (or the control thread before the worker starts).
@@ -236,7 +237,7 @@ class PendingTable {
   // tag << 32 | flags << 24 | result << 16 | slot. The tag is the low 32 bits
   // of the cell's position plus one, so a cell of an earlier lap never reads
   // as filled. The worker only reads the cells (it never writes one back):
-  // it publishes how far it has read in consumed_, once per Poll().
+  // it publishes how far it has read in consumed_, once per run of cells.
   static constexpr std::uint64_t kCellLate = 1;   // the slot had timed out
   static constexpr std::uint64_t kCellExtra = 2;  // Slot::verdict, new_len are set
   static constexpr std::size_t kCellsPerLine = 64 / sizeof(std::uint64_t);
@@ -267,7 +268,10 @@ class PendingTable {
   bool Pop(std::uint64_t& cell) noexcept;
   void Unlink(int slot) noexcept;
   void Free(int slot) noexcept;
-  void Deliver(int slot, verdictd_result_t result, bool extra, decider::ReadyVerdicts& ready) noexcept;
+  // The verdict of a completed slot (1), or 0 when a NEXT resumed the
+  // chain and a later extension keeps the packet pending.
+  std::size_t Deliver(int slot, verdictd_result_t result, bool extra,
+                      decider::ReadyVerdicts& ready) noexcept;
   // A completion taken from the ring: its verdict (1) or a discarded one (0).
   std::size_t TakeCompletion(std::uint64_t cell, decider::ReadyVerdicts& ready) noexcept;
   void Finish(Slot& slot) noexcept;  // the slot's packet has its verdict
@@ -286,9 +290,10 @@ class PendingTable {
   std::vector<Slot> slots_;
   std::vector<StateLine> state_lines_;
   std::unique_ptr<std::uint8_t[]> bytes_;
-  // MPSC ring of completions, capacity a power of two >= slots: never
+  // MPSC ring of completions, capacity a power of two >= 2 x slots: never
   // full, since a slot is in it at most once (its CAS won) and is reused
-  // only after the worker took it out.
+  // only after the worker took it out (Complete() refuses one that finds
+  // `slots` cells unread, which only made-up tokens reach).
   std::unique_ptr<std::atomic<std::uint64_t>[]> ring_;
   std::uint64_t ring_mask_ = 0;
 
@@ -304,9 +309,10 @@ class PendingTable {
   metrics::RelaxedCounter wait_timeouts_;
 
   // Completers claim ring positions; the worker publishes how far it read
-  // (once per Poll), which a completer waits past before it overwrites a
-  // cell of the lap before; the worker sets the flag before it sleeps, and
-  // the completion that finds it set takes it (and then writes the eventfd).
+  // (once per run of cells), which a completer waits past before it
+  // overwrites a cell of the lap before; the worker sets the flag before it
+  // sleeps, and the completion that finds it set takes it (and then writes
+  // the eventfd).
   alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> enqueue_pos_{0};
   alignas(base::kFalseSharingRange) std::atomic<std::uint64_t> consumed_{0};
   alignas(base::kFalseSharingRange) std::atomic<bool> sleeping_{false};

@@ -298,6 +298,63 @@ TEST(PendingTable, a_token_for_a_free_slots_next_use_reaches_no_packet) {
   EXPECT_EQ(table.pending(), 0u);
 }
 
+// A NEXT from a completion resumes the chain inside Poll(); an extension
+// after it may complete inside process(), on the worker itself, into a slot
+// freed earlier in the same Poll(). That push must find the cells Poll()
+// already read published as read: with the ring's four cells all read and
+// not yet published, it waited for this very thread (a hang, not a
+// failure).
+TEST(PendingTable, a_completion_inside_a_resumed_chain_does_not_wait_for_the_worker) {
+  PendingTable table{4, 64, 0};
+  ExtensionWorkerCounters counters;
+  const ResultContext context;
+  struct CompleteAtOnce final : Continuation {
+    PendingTable* table = nullptr;
+    ExtensionWorkerCounters* counters = nullptr;
+    decider::Decision Resume(const PacketContext&, std::uint32_t, const ResultContext& result,
+                             std::uint32_t id) noexcept override {
+      decider::Decision decision;
+      const int slot = table->Reserve();
+      if (slot < 0) {
+        decision.verdict = queueio::Verdict::Drop();  // the overflow verdict, now
+        return decision;
+      }
+      const std::uint64_t token = table->Arm(slot);
+      EXPECT_TRUE(table->Complete(token, VERDICTD_ACCEPT, nullptr, 0));  // inside process()
+      table->Begin(slot, id + 100, 1000, result, queueio::Verdict::Drop(), queueio::Verdict::Drop(),
+                   counters);
+      decision.deferred = true;
+      return decision;
+    }
+    void Hold() noexcept override {}
+    void Finished() noexcept override {}
+  } resume;
+  resume.table = &table;
+  resume.counters = &counters;
+  std::vector<std::uint64_t> tokens;
+  for (std::uint32_t id = 1; id <= 4; ++id) {
+    const int slot = table.Reserve();
+    ASSERT_GE(slot, 0);
+    tokens.push_back(table.Arm(slot));
+    table.Begin(slot, id, 1000, context, queueio::Verdict::Drop(), queueio::Verdict::Drop(),
+                &counters, &resume, 1);
+  }
+  for (const std::uint64_t token : tokens) {
+    ASSERT_TRUE(table.Complete(token, VERDICTD_NEXT, nullptr, 0));
+  }
+  Collect ready;
+  // Packet 1 resumes while every slot is taken (its answer now); 2, 3 and 4
+  // resume into the slots freed before them, as 102, 103 and 104.
+  EXPECT_EQ(table.Poll(1, ready, false), 1u);
+  EXPECT_EQ(table.Poll(1, ready, false), 3u);
+  EXPECT_EQ(ready.got, (std::vector<std::pair<std::uint32_t, queueio::VerdictKind>>{
+                           {1, queueio::VerdictKind::kDrop},
+                           {102, queueio::VerdictKind::kAccept},
+                           {103, queueio::VerdictKind::kAccept},
+                           {104, queueio::VerdictKind::kAccept}}));
+  EXPECT_EQ(table.pending(), 0u);
+}
+
 // The ring is never written back by the worker: over many laps (a ring of
 // one cell here), each completion is read once and none is taken for the
 // next lap's.
