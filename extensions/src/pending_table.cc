@@ -100,10 +100,9 @@ int PendingTable::Reserve() noexcept {
 std::uint64_t PendingTable::Arm(int index) noexcept {
   Slot& slot = slots_[static_cast<std::size_t>(index)];
   const std::uint64_t seq = slot.seq;
-  // Nothing stored in the state word: it says (PrevSeq(seq), idle) since
-  // the slot's last use, which lets the token's completion in (the job
-  // hand-off orders this before it).
-  slot.use = Use::kArmed;
+  // Nothing stored, here or in the state word: the word says
+  // (PrevSeq(seq), idle) since the slot's last use, which lets the token's
+  // completion in (the job hand-off orders this before it).
   t_armed_slot = std::uint32_t{worker_} << 16 | static_cast<std::uint32_t>(index + 1);
   return std::uint64_t{worker_} << 48 | std::uint64_t(static_cast<std::uint32_t>(index)) << 32 |
          seq;
@@ -404,10 +403,9 @@ std::size_t PendingTable::TakeCompletion(std::uint64_t cell, decider::ReadyVerdi
       Free(static_cast<int>(index));
       return 0;
     case Use::kIdle:
-    case Use::kArmed:
       // A token no packet was given yet (an extension's arithmetic on one):
-      // it decided the slot's next use, so that use is skipped. (Armed is
-      // never seen here: Poll() does not run inside process().)
+      // it decided the slot's next use, so that use is skipped. (An armed
+      // slot is never seen here: Poll() does not run inside process().)
       slot.seq = NextSeq(slot.seq);
       return 0;
   }

@@ -192,8 +192,7 @@ class PendingTable {
   };
   // The worker's own view of a slot's use.
   enum class Use : std::uint8_t {
-    kIdle,       // free, or reserved and not yet armed
-    kArmed,      // process() may complete it
+    kIdle,       // free, or reserved (and armed: process() is running)
     kBegun,      // pending: in the list of begun slots
     kAbandoned,  // its completion is in the ring (or coming); discarded there
     kTimedOut,   // had its timeout or overflow verdict; freed by the late completion
